@@ -1,0 +1,75 @@
+import { readFileSync } from 'node:fs'
+import swagger from '@fastify/swagger'
+import swaggerUi from '@fastify/swagger-ui'
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
+import { Ajv } from 'ajv'
+import ajvFormats from 'ajv-formats'
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import fp from 'fastify-plugin'
+import type { Config } from './config.js'
+import dbPlugin from './db/plugin.js'
+import errors from './errors.js'
+import { PointsRepository } from './points/repository.js'
+import pointsRoutes from './points/routes.js'
+import systemRoutes from './system/routes.js'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    points: PointsRepository
+  }
+}
+
+export interface AppOptions {
+  /** The clock every stored time comes from; tests pass their own. */
+  now?: () => Date
+  /** Overrides the logger built from config.logLevel (tests pass false). */
+  logger?: FastifyServerOptions['logger']
+}
+
+const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }
+
+// Bodies are validated strictly: "5000" is not 5000 and unknown fields are refused, not stripped.
+// Path and query parameters arrive as text, so they are coerced.
+const addFormats = ajvFormats.default
+const bodyAjv = addFormats(new Ajv({ coerceTypes: false, useDefaults: true, removeAdditional: false, allErrors: false }))
+const paramAjv = addFormats(new Ajv({ coerceTypes: 'array', useDefaults: true, removeAdditional: false, allErrors: false }))
+
+/** Builds tally without side effects: nothing listens and process.env is not read. */
+export function buildApp (config: Config, options: AppOptions = {}): FastifyInstance {
+  const now = options.now ?? (() => new Date())
+  const app = Fastify({
+    logger: options.logger ?? { level: config.logLevel },
+    bodyLimit: 1024 * 1024
+  }).withTypeProvider<TypeBoxTypeProvider>()
+
+  app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' ? bodyAjv : paramAjv).compile(schema))
+  // JSON only: a text/plain body on a JSON route is a 415, not a string that fails validation.
+  app.removeContentTypeParser('text/plain')
+
+  app.register(errors)
+  app.register(swagger, {
+    openapi: {
+      openapi: '3.0.3',
+      info: {
+        title: 'tally',
+        version,
+        description: 'Reward points from many payers (spent oldest first, never negative per payer), user credits with a daily grant, and alerts on deposits and withdrawals. Every error body is {statusCode, error, message, code}; a refused request changes nothing.'
+      },
+      tags: [
+        { name: 'points', description: 'The default points ledger: add, spend oldest first, balance, history' },
+        { name: 'system', description: 'Health and maintenance' }
+      ]
+    }
+  })
+  app.register(swaggerUi, { routePrefix: '/docs' })
+  app.register(dbPlugin, { dbPath: config.dbPath })
+  app.register(fp(async (app) => {
+    app.decorate('points', new PointsRepository(app.db, now))
+  }, { name: 'repositories', dependencies: ['db'] }))
+
+  app.register(async (app) => {
+    await app.register(systemRoutes, { allowFlush: config.allowFlush })
+    await app.register(pointsRoutes, { points: app.points, ledgerId: 0 })
+  })
+  return app
+}

@@ -1,0 +1,61 @@
+import { Type, type Static, type TSchema } from 'typebox'
+import { Value } from 'typebox/value'
+
+// The environment tally reads, one entry a variable. `description` doubles as the text of the
+// error that names a bad value, so each says what the variable accepts.
+export const EnvSchema = Type.Object({
+  PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 8000, description: 'an integer from 0 to 65535' }),
+  HOST: Type.String({ minLength: 1, default: '127.0.0.1', description: 'a host name or IP address to listen on' }),
+  DB_PATH: Type.String({ minLength: 1, default: 'data/app.db', description: 'a path to the SQLite database file' }),
+  LOG_LEVEL: Type.Union(
+    ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map(level => Type.Literal(level)),
+    { default: 'info', description: 'one of fatal, error, warn, info, debug, trace, silent' }),
+  ALLOW_FLUSH: Type.Boolean({ default: false, description: 'true or false' })
+})
+
+export type Env = Static<typeof EnvSchema>
+
+export interface Config {
+  port: number
+  host: string
+  dbPath: string
+  logLevel: string
+  allowFlush: boolean
+}
+
+export class ConfigError extends Error {
+  override name = 'ConfigError'
+}
+
+function parseVariable (name: string, schema: TSchema, raw: string | undefined): unknown {
+  if (raw === undefined || raw === '') return (schema as { default?: unknown }).default
+  // Environment variables are strings; booleans and integers are spelled exactly, so
+  // "1.5", "yes" or " 8000" are refused rather than guessed at.
+  let value: unknown = raw
+  if ('type' in schema && schema.type === 'integer') {
+    value = /^-?\d+$/.test(raw) ? Number(raw) : raw
+  } else if ('type' in schema && schema.type === 'boolean') {
+    value = raw === 'true' ? true : raw === 'false' ? false : raw
+  }
+  if (!Value.Check(schema, value)) {
+    const description = (schema as { description?: string }).description ?? 'a valid value'
+    throw new ConfigError(`${name} must be ${description} (got ${JSON.stringify(raw)})`)
+  }
+  return value
+}
+
+/** Reads and validates tally's configuration; throws a ConfigError naming the first bad variable. */
+export function loadConfig (env: Record<string, string | undefined>): Config {
+  const parsed: Record<string, unknown> = {}
+  for (const [name, schema] of Object.entries(EnvSchema.properties)) {
+    parsed[name] = parseVariable(name, schema, env[name])
+  }
+  const valid = parsed as Env
+  return {
+    port: valid.PORT,
+    host: valid.HOST,
+    dbPath: valid.DB_PATH,
+    logLevel: valid.LOG_LEVEL,
+    allowFlush: valid.ALLOW_FLUSH
+  }
+}

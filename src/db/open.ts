@@ -1,0 +1,20 @@
+import { mkdirSync } from 'node:fs'
+import { dirname } from 'node:path'
+import Database from 'better-sqlite3'
+
+export type Db = Database.Database
+
+/**
+ * Opens (creating if needed) the SQLite file with the settings every tally connection uses:
+ * WAL so sqlite3 readers and a second process can read while we write, foreign keys on, and a
+ * busy timeout so a writer waits for the lock rather than failing.
+ */
+export function openDatabase (path: string): Db {
+  if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true })
+  const db = new Database(path)
+  db.pragma('journal_mode = WAL')
+  db.pragma('synchronous = NORMAL')
+  db.pragma('foreign_keys = ON')
+  db.pragma('busy_timeout = 5000')
+  return db
+}

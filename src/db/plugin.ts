@@ -1,0 +1,27 @@
+import fp from 'fastify-plugin'
+import { openDatabase, type Db } from './open.js'
+import { migrate } from './migrate.js'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    db: Db
+  }
+}
+
+export interface DbPluginOptions {
+  dbPath: string
+}
+
+/** Owns the database handle: opens and migrates it on start, closes it after the last request. */
+export default fp<DbPluginOptions>(async (app, opts) => {
+  const db = openDatabase(opts.dbPath)
+  try {
+    const { applied } = await migrate(db)
+    if (applied.length > 0) app.log.info({ applied }, 'migrations applied')
+  } catch (err) {
+    db.close()
+    throw err
+  }
+  app.decorate('db', db)
+  app.addHook('onClose', async () => { db.close() })
+}, { name: 'db' })

@@ -1,0 +1,58 @@
+import { STATUS_CODES } from 'node:http'
+import createError from '@fastify/error'
+import type { FastifyError, FastifyInstance } from 'fastify'
+import fp from 'fastify-plugin'
+
+// Domain errors: a stable `code`, a status, and a message that says why.
+export const InsufficientPoints = createError<[number, number]>(
+  'INSUFFICIENT_POINTS', 'Cannot spend %s points: the balance is %s', 400)
+export const InsufficientPayerPoints = createError<[string, number, number]>(
+  'INSUFFICIENT_PAYER_POINTS', 'Payer %s has %s points; cannot take %s', 400)
+export const ZeroPoints = createError('ZERO_POINTS', 'points must not be zero', 400)
+export const BalanceTooLarge = createError<[string]>(
+  'BALANCE_TOO_LARGE', 'The resulting balance of %s would exceed 9007199254740991', 400)
+export const InvalidTimestamp = createError<[string]>('INVALID_TIMESTAMP', 'timestamp %s', 400)
+export const RouteNotFound = createError<[string, string]>('ROUTE_NOT_FOUND', 'Route %s %s not found', 404)
+
+// Fastify's own errors, renamed to codes that read as tally's contract.
+const fastifyCodes: Record<string, string> = {
+  FST_ERR_VALIDATION: 'INVALID_REQUEST',
+  FST_ERR_CTP_INVALID_JSON_BODY: 'INVALID_JSON',
+  FST_ERR_CTP_EMPTY_JSON_BODY: 'EMPTY_BODY',
+  FST_ERR_CTP_BODY_TOO_LARGE: 'BODY_TOO_LARGE',
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: 'UNSUPPORTED_MEDIA_TYPE',
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'INVALID_CONTENT_LENGTH'
+}
+
+export interface ErrorBody {
+  statusCode: number
+  error: string
+  message: string
+  code: string
+}
+
+export function errorBody (statusCode: number, message: string, code: string): ErrorBody {
+  return { statusCode, error: STATUS_CODES[statusCode] ?? 'Error', message, code }
+}
+
+function toErrorBody (err: FastifyError): ErrorBody {
+  const status = err.statusCode ?? 500
+  if (status < 400 || status >= 500) {
+    return errorBody(500, 'Internal Server Error: the request was not completed', 'INTERNAL_ERROR')
+  }
+  const code = fastifyCodes[err.code] ?? (err.code && !err.code.startsWith('FST_') ? err.code : 'BAD_REQUEST')
+  return errorBody(status, err.message, code)
+}
+
+/** Every 4xx and 5xx leaves as {statusCode, error, message, code}; a 5xx's cause goes to the log only. */
+export default fp(async (app: FastifyInstance) => {
+  app.setErrorHandler((err: FastifyError, request, reply) => {
+    const body = toErrorBody(err)
+    if (body.statusCode >= 500) request.log.error({ err }, 'request failed')
+    return reply.code(body.statusCode).send(body)
+  })
+  app.setNotFoundHandler((request, reply) => {
+    const err = new RouteNotFound(request.method, request.url.split('?')[0] ?? '')
+    return reply.code(404).send(toErrorBody(err))
+  })
+}, { name: 'errors' })

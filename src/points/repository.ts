@@ -1,0 +1,298 @@
+import type { Statement } from 'better-sqlite3'
+import type { Db } from '../db/open.js'
+import { BalanceTooLarge, InsufficientPayerPoints, InsufficientPoints } from '../errors.js'
+import { formatTimestamp } from './timestamp.js'
+
+export interface NewAdd {
+  payer: string
+  points: number
+  /** Stored form, from parseTimestamp. */
+  ts: string
+}
+
+export interface StoredAdd {
+  id: number
+  payer: string
+  points: number
+  timestamp: string
+}
+
+export interface PayerPoints {
+  payer: string
+  points: number
+}
+
+export interface Draw {
+  transaction_id: number
+  payer: string
+  timestamp: string
+  points: number
+}
+
+export interface Page<T> {
+  items: T[]
+  next_cursor: number | null
+}
+
+export interface PageRequest {
+  cursor?: number | undefined
+  limit: number
+}
+
+interface LotRow { transaction_id: number, payer: string, remaining: number }
+interface DrawRow { owner_id: number, transaction_id: number, payer: string, ts: string, points: number }
+
+const MAX = Number.MAX_SAFE_INTEGER
+
+function draw (row: DrawRow): Draw {
+  return { transaction_id: row.transaction_id, payer: row.payer, timestamp: formatTimestamp(row.ts), points: row.points }
+}
+
+function groupDraws (rows: DrawRow[]): Map<number, Draw[]> {
+  const byOwner = new Map<number, Draw[]>()
+  for (const row of rows) {
+    const list = byOwner.get(row.owner_id) ?? []
+    list.push(draw(row))
+    byOwner.set(row.owner_id, list)
+  }
+  return byOwner
+}
+
+/**
+ * The points ledgers. Each positive add is a lot; spends and negative adds draw lots down oldest
+ * first (timestamp, then arrival), and payer_balances keeps each payer's sum so nothing here sums
+ * history. Every write is one IMMEDIATE transaction; a thrown domain error rolls it back whole.
+ */
+export class PointsRepository {
+  readonly #db: Db
+  readonly #now: () => Date
+  readonly #insertTransaction: Statement
+  readonly #insertLot: Statement
+  readonly #creditBalance: Statement
+  readonly #debitBalance: Statement
+  readonly #balanceOf: Statement
+  readonly #ledgerTotal: Statement
+  readonly #spendableLots: Statement
+  readonly #payerSpendableLots: Statement
+  readonly #spendFromLot: Statement
+  readonly #shiftAdjustment: Statement
+  readonly #insertAdjustmentDraw: Statement
+  readonly #adjustedNewerLots: Statement
+  readonly #adjustmentSharesOfLot: Statement
+  readonly #insertSpend: Statement
+  readonly #insertSpendDraw: Statement
+  readonly #balances: Statement
+  readonly #transactionsPage: Statement
+  readonly #adjustmentDrawsOf: Statement
+  readonly #spendsPage: Statement
+  readonly #spendDrawsOf: Statement
+
+  constructor (db: Db, now: () => Date) {
+    this.#db = db
+    this.#now = now
+    this.#insertTransaction = db.prepare(
+      'INSERT INTO point_transactions (ledger_id, payer, points, ts, created_at) ' +
+      'VALUES (@ledgerId, @payer, @points, @ts, @createdAt)')
+    this.#insertLot = db.prepare(
+      'INSERT INTO point_lots (transaction_id, ledger_id, payer, ts, points, remaining) ' +
+      'VALUES (@id, @ledgerId, @payer, @ts, @points, @points)')
+    // Credits only: SQLite checks the INSERT row's CHECK before ON CONFLICT turns it into an update.
+    this.#creditBalance = db.prepare(
+      'INSERT INTO payer_balances (ledger_id, payer, balance) VALUES (@ledgerId, @payer, @points) ' +
+      'ON CONFLICT (ledger_id, payer) DO UPDATE SET balance = balance + excluded.balance')
+    this.#debitBalance = db.prepare(
+      'UPDATE payer_balances SET balance = balance - @points WHERE ledger_id = @ledgerId AND payer = @payer')
+    this.#balanceOf = db.prepare(
+      'SELECT balance FROM payer_balances WHERE ledger_id = @ledgerId AND payer = @payer').pluck()
+    this.#ledgerTotal = db.prepare(
+      'SELECT coalesce(sum(balance), 0) FROM payer_balances WHERE ledger_id = @ledgerId').pluck()
+    this.#spendableLots = db.prepare(
+      'SELECT transaction_id, payer, remaining FROM point_lots ' +
+      'WHERE ledger_id = @ledgerId AND remaining > 0 ORDER BY ts, transaction_id')
+    this.#payerSpendableLots = db.prepare(
+      'SELECT transaction_id, payer, remaining FROM point_lots ' +
+      'WHERE ledger_id = @ledgerId AND payer = @payer AND remaining > 0 ORDER BY ts, transaction_id')
+    this.#spendFromLot = db.prepare(
+      'UPDATE point_lots SET remaining = remaining - @points WHERE transaction_id = @lotId')
+    // Positive points: a negative add takes them; negative points: it gives them back.
+    this.#shiftAdjustment = db.prepare(
+      'UPDATE point_lots SET remaining = remaining - @points, adjusted = adjusted + @points ' +
+      'WHERE transaction_id = @lotId')
+    this.#insertAdjustmentDraw = db.prepare(
+      'INSERT INTO point_adjustment_draws (adjustment_id, lot_id, points, cause_id, created_at) ' +
+      'VALUES (@adjustmentId, @lotId, @points, @causeId, @createdAt)')
+    this.#adjustedNewerLots = db.prepare(
+      'SELECT transaction_id FROM point_lots WHERE ledger_id = @ledgerId AND payer = @payer ' +
+      'AND adjusted > 0 AND ts > @ts ORDER BY ts DESC, transaction_id DESC').pluck()
+    this.#adjustmentSharesOfLot = db.prepare(
+      'SELECT adjustment_id, sum(points) AS points FROM point_adjustment_draws WHERE lot_id = @lotId ' +
+      'GROUP BY adjustment_id HAVING sum(points) > 0 ORDER BY adjustment_id DESC')
+    this.#insertSpend = db.prepare(
+      'INSERT INTO point_spends (ledger_id, points, created_at) VALUES (@ledgerId, @points, @createdAt)')
+    this.#insertSpendDraw = db.prepare(
+      'INSERT INTO point_spend_draws (spend_id, seq, lot_id, points) VALUES (@spendId, @seq, @lotId, @points)')
+    this.#balances = db.prepare(
+      'SELECT payer, balance AS points FROM payer_balances WHERE ledger_id = @ledgerId ORDER BY payer')
+    this.#transactionsPage = db.prepare(
+      'SELECT t.id, t.payer, t.points, t.ts, t.created_at, l.remaining FROM point_transactions AS t ' +
+      'LEFT JOIN point_lots AS l ON l.transaction_id = t.id ' +
+      'WHERE t.ledger_id = @ledgerId AND t.id < @before ORDER BY t.id DESC LIMIT @limit')
+    this.#adjustmentDrawsOf = db.prepare(
+      'SELECT d.adjustment_id AS owner_id, d.lot_id AS transaction_id, l.payer, l.ts, sum(d.points) AS points ' +
+      'FROM point_adjustment_draws AS d JOIN point_lots AS l ON l.transaction_id = d.lot_id ' +
+      'WHERE d.adjustment_id IN (SELECT value FROM json_each(@ids)) ' +
+      'GROUP BY d.adjustment_id, d.lot_id HAVING sum(d.points) <> 0 ORDER BY d.adjustment_id, l.ts, d.lot_id')
+    this.#spendsPage = db.prepare(
+      'SELECT id, points, created_at FROM point_spends ' +
+      'WHERE ledger_id = @ledgerId AND id < @before ORDER BY id DESC LIMIT @limit')
+    this.#spendDrawsOf = db.prepare(
+      'SELECT d.spend_id AS owner_id, d.lot_id AS transaction_id, l.payer, l.ts, d.points ' +
+      'FROM point_spend_draws AS d JOIN point_lots AS l ON l.transaction_id = d.lot_id ' +
+      'WHERE d.spend_id IN (SELECT value FROM json_each(@ids)) ORDER BY d.spend_id, d.seq')
+  }
+
+  /** Stores an add. A negative add draws its payer's oldest points down, or is refused whole. */
+  add (ledgerId: number, add: NewAdd): StoredAdd {
+    return this.#db.transaction(() => {
+      const createdAt = this.#now().toISOString()
+      const balance = (this.#balanceOf.get({ ledgerId, payer: add.payer }) as number | undefined) ?? 0
+      if (add.points > 0) {
+        if (balance + add.points > MAX) throw new BalanceTooLarge(`payer ${add.payer}`)
+        const total = this.#ledgerTotal.get({ ledgerId }) as number
+        if (total + add.points > MAX) throw new BalanceTooLarge('the ledger')
+      } else if (balance < -add.points) {
+        throw new InsufficientPayerPoints(add.payer, balance, -add.points)
+      }
+      const id = Number(this.#insertTransaction.run({ ledgerId, ...add, createdAt }).lastInsertRowid)
+      if (add.points > 0) {
+        this.#insertLot.run({ id, ledgerId, ...add })
+        this.#moveAdjustmentsOnto(ledgerId, id, add, createdAt)
+        this.#creditBalance.run({ ledgerId, payer: add.payer, points: add.points })
+      } else {
+        this.#adjustOldestFirst(ledgerId, id, add, createdAt)
+        this.#debitBalance.run({ ledgerId, payer: add.payer, points: -add.points })
+      }
+      return { id, payer: add.payer, points: add.points, timestamp: formatTimestamp(add.ts) }
+    }).immediate()
+  }
+
+  /** A negative add takes its points from the payer's oldest lots that still have points. */
+  #adjustOldestFirst (ledgerId: number, adjustmentId: number, add: NewAdd, createdAt: string): void {
+    const takes = this.#takeOldestFirst(this.#payerSpendableLots, { ledgerId, payer: add.payer }, -add.points)
+    for (const take of takes) {
+      this.#shiftAdjustment.run({ lotId: take.lotId, points: take.points })
+      this.#insertAdjustmentDraw.run({ adjustmentId, lotId: take.lotId, points: take.points, causeId: adjustmentId, createdAt })
+    }
+  }
+
+  /**
+   * A backdated add: negative adds that drew from this payer's newer lots now draw from these
+   * older points instead, newest draws first, as far as the new lot covers. Spends already made
+   * stay as they were. Balances do not change; which lots hold them does.
+   */
+  #moveAdjustmentsOnto (ledgerId: number, lotId: number, add: NewAdd, createdAt: string): void {
+    let capacity = add.points
+    const newerLots = this.#adjustedNewerLots.all({ ledgerId, payer: add.payer, ts: add.ts }) as number[]
+    for (const sourceId of newerLots) {
+      const shares = this.#adjustmentSharesOfLot.all({ lotId: sourceId }) as Array<{ adjustment_id: number, points: number }>
+      for (const share of shares) {
+        const moved = Math.min(capacity, share.points)
+        this.#shiftAdjustment.run({ lotId: sourceId, points: -moved })
+        this.#shiftAdjustment.run({ lotId, points: moved })
+        const row = { adjustmentId: share.adjustment_id, causeId: lotId, createdAt }
+        this.#insertAdjustmentDraw.run({ ...row, lotId: sourceId, points: -moved })
+        this.#insertAdjustmentDraw.run({ ...row, lotId, points: moved })
+        capacity -= moved
+        if (capacity === 0) return
+      }
+    }
+  }
+
+  /** Reads lots oldest first only until `points` are covered; the caller knows they will be. */
+  #takeOldestFirst (lots: Statement, params: object, points: number): Array<{ lotId: number, payer: string, points: number }> {
+    const takes = []
+    let left = points
+    for (const lot of lots.iterate(params) as IterableIterator<LotRow>) {
+      const take = Math.min(lot.remaining, left)
+      takes.push({ lotId: lot.transaction_id, payer: lot.payer, points: take })
+      left -= take
+      if (left === 0) break // leaving the loop closes the cursor: no further lot is read
+    }
+    return takes
+  }
+
+  /**
+   * Spends points oldest first across all payers. Refused whole when the ledger has fewer.
+   * A dry run answers the same without writing.
+   */
+  spend (ledgerId: number, points: number, dryRun = false): PayerPoints[] {
+    const run = this.#db.transaction(() => {
+      const total = this.#ledgerTotal.get({ ledgerId }) as number
+      if (total < points) throw new InsufficientPoints(points, total)
+      const takes = this.#takeOldestFirst(this.#spendableLots, { ledgerId }, points)
+      if (!dryRun) {
+        const spendId = Number(this.#insertSpend.run({ ledgerId, points, createdAt: this.#now().toISOString() }).lastInsertRowid)
+        takes.forEach((take, i) => {
+          this.#spendFromLot.run({ lotId: take.lotId, points: take.points })
+          this.#insertSpendDraw.run({ spendId, seq: i + 1, lotId: take.lotId, points: take.points })
+        })
+      }
+      const byPayer = new Map<string, number>()
+      for (const take of takes) byPayer.set(take.payer, (byPayer.get(take.payer) ?? 0) + take.points)
+      const result = [...byPayer].map(([payer, drawn]) => ({ payer, points: -drawn }))
+      if (!dryRun) for (const { payer, points } of result) this.#debitBalance.run({ ledgerId, payer, points: -points })
+      return result
+    })
+    return dryRun ? run.deferred() : run.immediate()
+  }
+
+  /** Every payer of the ledger with its balance, zero included, sorted by payer. */
+  balances (ledgerId: number): PayerPoints[] {
+    return this.#balances.all({ ledgerId }) as PayerPoints[]
+  }
+
+  /** The ledger's adds, newest first, with what each still has or, if negative, draws from. */
+  listTransactions (ledgerId: number, page: PageRequest): Page<{
+    id: number, payer: string, points: number, timestamp: string, created_at: string, remaining: number | null, drawn_from: Draw[]
+  }> {
+    return this.#db.transaction(() => {
+      const rows = this.#transactionsPage.all({ ledgerId, before: page.cursor ?? MAX, limit: page.limit + 1 }) as Array<{
+        id: number, payer: string, points: number, ts: string, created_at: string, remaining: number | null
+      }>
+      const items = rows.slice(0, page.limit)
+      const negatives = items.filter(row => row.points < 0).map(row => row.id)
+      const draws = negatives.length > 0
+        ? groupDraws(this.#adjustmentDrawsOf.all({ ids: JSON.stringify(negatives) }) as DrawRow[])
+        : new Map<number, Draw[]>()
+      return {
+        items: items.map(row => ({
+          id: row.id,
+          payer: row.payer,
+          points: row.points,
+          timestamp: formatTimestamp(row.ts),
+          created_at: row.created_at,
+          remaining: row.remaining,
+          drawn_from: draws.get(row.id) ?? []
+        })),
+        next_cursor: rows.length > page.limit ? items[items.length - 1]!.id : null
+      }
+    }).deferred()
+  }
+
+  /** The ledger's spends, newest first, each with the adds it drew from. */
+  listSpends (ledgerId: number, page: PageRequest): Page<{ id: number, points: number, created_at: string, drawn_from: Draw[] }> {
+    return this.#db.transaction(() => {
+      const rows = this.#spendsPage.all({ ledgerId, before: page.cursor ?? MAX, limit: page.limit + 1 }) as Array<{
+        id: number, points: number, created_at: string
+      }>
+      const items = rows.slice(0, page.limit)
+      const draws = items.length > 0
+        ? groupDraws(this.#spendDrawsOf.all({ ids: JSON.stringify(items.map(row => row.id)) }) as DrawRow[])
+        : new Map<number, Draw[]>()
+      return {
+        items: items.map(row => ({ ...row, drawn_from: draws.get(row.id) ?? [] })),
+        next_cursor: rows.length > page.limit ? items[items.length - 1]!.id : null
+      }
+    }).deferred()
+  }
+}

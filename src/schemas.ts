@@ -1,0 +1,47 @@
+import { Type } from 'typebox'
+
+// Schemas every domain uses: the error body, pagination.
+
+const errorFields = {
+  statusCode: Type.Integer({ description: 'The HTTP status, repeated' }),
+  error: Type.String({ description: 'The status text' }),
+  message: Type.String({ description: 'What was wrong, for a person' }),
+  code: Type.String({ description: 'A stable, machine-readable code' })
+}
+
+export const ErrorSchema = Type.Object(errorFields, { description: 'Every 4xx and 5xx body' })
+
+const errorDescriptions: Record<number, string> = {
+  400: 'Refused; nothing changed. `code` says why',
+  401: 'Missing or wrong bearer token',
+  404: 'Not found',
+  409: 'Conflicts with what is stored; nothing changed',
+  413: 'Body over 1 MiB (BODY_TOO_LARGE)',
+  415: 'Body is not application/json (UNSUPPORTED_MEDIA_TYPE)',
+  500: 'A bug; the body carries no internals and the log has the cause',
+  503: 'The database is unavailable'
+}
+
+/** Response schemas for the error statuses a route can send, with the codes it uses for each. */
+export function errorResponses (statuses: number[], codes: Partial<Record<number, string[]>> = {}): Record<number, typeof ErrorSchema> {
+  const responses: Record<number, typeof ErrorSchema> = {}
+  for (const status of [...statuses, 500]) {
+    const extra = codes[status]
+    const description = (errorDescriptions[status] ?? 'Error') +
+      (extra !== undefined ? `. Codes: ${extra.join(', ')}` : '')
+    responses[status] = Type.Object(errorFields, { description })
+  }
+  return responses
+}
+
+/** The error statuses of every route that takes a JSON body. */
+export const bodyErrors = [400, 413, 415]
+
+export const PageQuery = Type.Object({
+  cursor: Type.Optional(Type.Integer({ minimum: 1, description: 'The `next_cursor` of the previous page; omit for the newest' })),
+  limit: Type.Integer({ minimum: 1, maximum: 500, default: 50, description: 'Items per page, 1 to 500' })
+}, { additionalProperties: false })
+
+export const NextCursor = Type.Union([Type.Integer(), Type.Null()], {
+  description: 'Pass as `cursor` for the next (older) page; null on the last page'
+})
