@@ -4,11 +4,11 @@ import swaggerUi from '@fastify/swagger-ui'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { Ajv } from 'ajv'
 import ajvFormats from 'ajv-formats'
-import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify'
 import fp from 'fastify-plugin'
 import type { Config } from './config.js'
 import dbPlugin from './db/plugin.js'
-import errors from './errors.js'
+import errors, { toErrorBody } from './errors.js'
 import { PointsRepository } from './points/repository.js'
 import pointsRoutes from './points/routes.js'
 import systemRoutes from './system/routes.js'
@@ -39,7 +39,12 @@ export function buildApp (config: Config, options: AppOptions = {}): FastifyInst
   const now = options.now ?? (() => new Date())
   const app = Fastify({
     logger: options.logger ?? { level: config.logLevel },
-    bodyLimit: 1024 * 1024
+    bodyLimit: 1024 * 1024,
+    // Errors the router raises before any route runs (a malformed URL) get the same shape.
+    frameworkErrors: (err: FastifyError, _request: FastifyRequest, reply: FastifyReply) => {
+      const body = toErrorBody(err)
+      reply.code(body.statusCode).send(body)
+    }
   }).withTypeProvider<TypeBoxTypeProvider>()
 
   app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' ? bodyAjv : paramAjv).compile(schema))

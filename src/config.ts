@@ -38,7 +38,7 @@ function parseVariable (name: string, schema: TSchema, raw: string | undefined):
     value = raw === 'true' ? true : raw === 'false' ? false : raw
   }
   if (!Value.Check(schema, value)) {
-    const description = (schema as { description?: string }).description ?? 'a valid value'
+    const { description } = schema as { description: string }
     throw new ConfigError(`${name} must be ${description} (got ${JSON.stringify(raw)})`)
   }
   return value

@@ -21,7 +21,8 @@ const fastifyCodes: Record<string, string> = {
   FST_ERR_CTP_EMPTY_JSON_BODY: 'EMPTY_BODY',
   FST_ERR_CTP_BODY_TOO_LARGE: 'BODY_TOO_LARGE',
   FST_ERR_CTP_INVALID_MEDIA_TYPE: 'UNSUPPORTED_MEDIA_TYPE',
-  FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'INVALID_CONTENT_LENGTH'
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'INVALID_CONTENT_LENGTH',
+  FST_ERR_BAD_URL: 'BAD_URL'
 }
 
 export interface ErrorBody {
@@ -32,15 +33,16 @@ export interface ErrorBody {
 }
 
 export function errorBody (statusCode: number, message: string, code: string): ErrorBody {
-  return { statusCode, error: STATUS_CODES[statusCode] ?? 'Error', message, code }
+  return { statusCode, error: STATUS_CODES[statusCode] as string, message, code }
 }
 
-function toErrorBody (err: FastifyError): ErrorBody {
+export function toErrorBody (err: FastifyError): ErrorBody {
   const status = err.statusCode ?? 500
   if (status < 400 || status >= 500) {
     return errorBody(500, 'Internal Server Error: the request was not completed', 'INTERNAL_ERROR')
   }
-  const code = fastifyCodes[err.code] ?? (err.code && !err.code.startsWith('FST_') ? err.code : 'BAD_REQUEST')
+  // Ours pass through; any other Fastify 4xx gets a generic code rather than a framework name.
+  const code = fastifyCodes[err.code] ?? (err.code.startsWith('FST_') ? 'BAD_REQUEST' : err.code)
   return errorBody(status, err.message, code)
 }
 
@@ -52,7 +54,7 @@ export default fp(async (app: FastifyInstance) => {
     return reply.code(body.statusCode).send(body)
   })
   app.setNotFoundHandler((request, reply) => {
-    const err = new RouteNotFound(request.method, request.url.split('?')[0] ?? '')
+    const err = new RouteNotFound(request.method, request.url.replace(/\?.*$/, ''))
     return reply.code(404).send(toErrorBody(err))
   })
 }, { name: 'errors' })

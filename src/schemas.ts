@@ -11,7 +11,9 @@ const errorFields = {
 
 export const ErrorSchema = Type.Object(errorFields, { description: 'Every 4xx and 5xx body' })
 
-const errorDescriptions: Record<number, string> = {
+export type ErrorStatus = 400 | 401 | 404 | 409 | 413 | 415 | 500 | 503
+
+const errorDescriptions: Record<ErrorStatus, string> = {
   400: 'Refused; nothing changed. `code` says why',
   401: 'Missing or wrong bearer token',
   404: 'Not found',
@@ -23,11 +25,11 @@ const errorDescriptions: Record<number, string> = {
 }
 
 /** Response schemas for the error statuses a route can send, with the codes it uses for each. */
-export function errorResponses (statuses: number[], codes: Partial<Record<number, string[]>> = {}): Record<number, typeof ErrorSchema> {
+export function errorResponses (statuses: ErrorStatus[], codes: Partial<Record<ErrorStatus, string[]>> = {}): Record<number, typeof ErrorSchema> {
   const responses: Record<number, typeof ErrorSchema> = {}
-  for (const status of [...statuses, 500]) {
+  for (const status of [...statuses, 500 as const]) {
     const extra = codes[status]
-    const description = (errorDescriptions[status] ?? 'Error') +
+    const description = errorDescriptions[status] +
       (extra !== undefined ? `. Codes: ${extra.join(', ')}` : '')
     responses[status] = Type.Object(errorFields, { description })
   }
@@ -35,7 +37,7 @@ export function errorResponses (statuses: number[], codes: Partial<Record<number
 }
 
 /** The error statuses of every route that takes a JSON body. */
-export const bodyErrors = [400, 413, 415]
+export const bodyErrors: ErrorStatus[] = [400, 413, 415]
 
 export const PageQuery = Type.Object({
   cursor: Type.Optional(Type.Integer({ minimum: 1, description: 'The `next_cursor` of the previous page; omit for the newest' })),

@@ -178,3 +178,56 @@ t.test('negative adds', async t => {
       [[4, 8], [1, 7]], 'net draws, oldest lot first; #2 no longer drawn')
   })
 })
+
+t.test('equal timestamps are spent in arrival order', async t => {
+  const app = await build(t)
+  const ts = '2022-05-05T05:05:05Z'
+  await post(app, '/add', { payer: 'Z', points: 10, timestamp: ts })
+  await post(app, '/add', { payer: 'A', points: 10, timestamp: ts })
+  await post(app, '/add', { payer: 'M', points: 10, timestamp: ts })
+  t.strictSame((await post(app, '/spend', { points: 25 })).body,
+    [{ payer: 'Z', points: -10 }, { payer: 'A', points: -10 }, { payer: 'M', points: -5 }])
+})
+
+t.test('out-of-order timestamps: a backdated add is spent before newer ones', async t => {
+  const app = await build(t)
+  await post(app, '/add', { payer: 'NEW', points: 10, timestamp: '2022-03-01T00:00:00Z' })
+  await post(app, '/spend', { points: 4 })
+  await post(app, '/add', { payer: 'OLD', points: 10, timestamp: '2022-01-01T00:00:00Z' })
+  t.strictSame((await post(app, '/spend', { points: 12 })).body, [{ payer: 'OLD', points: -10 }, { payer: 'NEW', points: -2 }])
+  t.strictSame((await get(app, '/balance')).body, { NEW: 4, OLD: 0 })
+  const spends = (await get(app, '/spends')).body.items
+  t.strictSame(spends[1].drawn_from.map((d: { payer: string, points: number }) => [d.payer, d.points]), [['NEW', 4]],
+    'the earlier spend stays as it was answered')
+})
+
+t.test('over-spend is refused and leaves every balance and lot unchanged', async t => {
+  const app = await build(t)
+  for (const add of canonicalAdds) await post(app, '/add', add)
+  const before = snapshot(app)
+  const res = await post(app, '/spend', { points: 11301 })
+  t.equal(res.status, 400)
+  t.strictSame(res.body, {
+    statusCode: 400,
+    error: 'Bad Request',
+    message: 'Cannot spend 11301 points: the balance is 11300',
+    code: 'INSUFFICIENT_POINTS'
+  })
+  t.strictSame(snapshot(app), before)
+  t.strictSame((await post(app, '/spend', { points: 11300 })).body,
+    [{ payer: 'DANNON', points: -1100 }, { payer: 'UNILEVER', points: -200 }, { payer: 'MILLER COORS', points: -10000 }],
+    'exactly the total is allowed')
+  t.strictSame((await get(app, '/balance')).body, { DANNON: 0, 'MILLER COORS': 0, UNILEVER: 0 })
+})
+
+t.test('a dry run answers like the spend and changes nothing', async t => {
+  const app = await build(t)
+  for (const add of canonicalAdds) await post(app, '/add', add)
+  const before = snapshot(app)
+  const dry = await post(app, '/spend?dry_run=true', { points: 5000 })
+  t.equal(dry.status, 200)
+  t.strictSame(snapshot(app), before, 'nothing changed')
+  const tooMuch = await post(app, '/spend?dry_run=true', { points: 999999 })
+  t.equal(tooMuch.body.code, 'INSUFFICIENT_POINTS', 'a dry run is refused like the spend')
+  t.strictSame(dry.body, (await post(app, '/spend?dry_run=false', { points: 5000 })).body, 'the real spend gives the same answer')
+})

@@ -44,6 +44,75 @@ interface DrawRow { owner_id: number, transaction_id: number, payer: string, ts:
 
 const MAX = Number.MAX_SAFE_INTEGER
 
+/** Every statement the repository runs, prepared once in its constructor. */
+export const pointsSql = {
+  insertTransaction:
+    'INSERT INTO point_transactions (ledger_id, payer, points, ts, created_at) VALUES ' +
+    '(@ledgerId, @payer, @points, @ts, @createdAt)',
+  insertLot:
+    'INSERT INTO point_lots (transaction_id, ledger_id, payer, ts, points, remaining) VALUES ' +
+    '(@id, @ledgerId, @payer, @ts, @points, @points)',
+  // Credits only: SQLite checks the INSERT row's CHECK before ON CONFLICT turns it into an update.
+  creditBalance:
+    'INSERT INTO payer_balances (ledger_id, payer, balance) VALUES (@ledgerId, @payer, ' +
+    '@points) ON CONFLICT (ledger_id, payer) DO UPDATE SET balance = balance + ' +
+    'excluded.balance',
+  debitBalance:
+    'UPDATE payer_balances SET balance = balance - @points WHERE ledger_id = @ledgerId AND ' +
+    'payer = @payer',
+  balanceOf:
+    'SELECT balance FROM payer_balances WHERE ledger_id = @ledgerId AND payer = @payer',
+  ledgerTotal:
+    'SELECT coalesce(sum(balance), 0) FROM payer_balances WHERE ledger_id = @ledgerId',
+  spendableLots:
+    'SELECT transaction_id, payer, remaining FROM point_lots WHERE ledger_id = @ledgerId AND ' +
+    'remaining > 0 ORDER BY ts, transaction_id',
+  payerSpendableLots:
+    'SELECT transaction_id, payer, remaining FROM point_lots WHERE ledger_id = @ledgerId AND ' +
+    'payer = @payer AND remaining > 0 ORDER BY ts, transaction_id',
+  spendFromLot:
+    'UPDATE point_lots SET remaining = remaining - @points WHERE transaction_id = @lotId',
+  // Positive points: a negative add takes them; negative points: it gives them back.
+  shiftAdjustment:
+    'UPDATE point_lots SET remaining = remaining - @points, adjusted = adjusted + @points ' +
+    'WHERE transaction_id = @lotId',
+  insertAdjustmentDraw:
+    'INSERT INTO point_adjustment_draws (adjustment_id, lot_id, points, cause_id, created_at) ' +
+    'VALUES (@adjustmentId, @lotId, @points, @causeId, @createdAt)',
+  adjustedNewerLots:
+    'SELECT transaction_id FROM point_lots WHERE ledger_id = @ledgerId AND payer = @payer AND ' +
+    'adjusted > 0 AND ts > @ts ORDER BY ts DESC, transaction_id DESC',
+  adjustmentSharesOfLot:
+    'SELECT adjustment_id, sum(points) AS points FROM point_adjustment_draws WHERE lot_id = ' +
+    '@lotId GROUP BY adjustment_id HAVING sum(points) > 0 ORDER BY adjustment_id DESC',
+  insertSpend:
+    'INSERT INTO point_spends (ledger_id, points, created_at) VALUES (@ledgerId, @points, ' +
+    '@createdAt)',
+  insertSpendDraw:
+    'INSERT INTO point_spend_draws (spend_id, seq, lot_id, points) VALUES (@spendId, @seq, ' +
+    '@lotId, @points)',
+  balances:
+    'SELECT payer, balance AS points FROM payer_balances WHERE ledger_id = @ledgerId ORDER BY ' +
+    'payer',
+  transactionsPage:
+    'SELECT t.id, t.payer, t.points, t.ts, t.created_at, l.remaining FROM point_transactions ' +
+    'AS t LEFT JOIN point_lots AS l ON l.transaction_id = t.id WHERE t.ledger_id = @ledgerId ' +
+    'AND t.id < @before ORDER BY t.id DESC LIMIT @limit',
+  adjustmentDrawsOf:
+    'SELECT d.adjustment_id AS owner_id, d.lot_id AS transaction_id, l.payer, l.ts, ' +
+    'sum(d.points) AS points FROM point_adjustment_draws AS d JOIN point_lots AS l ON ' +
+    'l.transaction_id = d.lot_id WHERE d.adjustment_id IN (SELECT value FROM json_each(@ids)) ' +
+    'GROUP BY d.adjustment_id, d.lot_id HAVING sum(d.points) <> 0 ORDER BY d.adjustment_id, ' +
+    'l.ts, d.lot_id',
+  spendsPage:
+    'SELECT id, points, created_at FROM point_spends WHERE ledger_id = @ledgerId AND id < ' +
+    '@before ORDER BY id DESC LIMIT @limit',
+  spendDrawsOf:
+    'SELECT d.spend_id AS owner_id, d.lot_id AS transaction_id, l.payer, l.ts, d.points FROM ' +
+    'point_spend_draws AS d JOIN point_lots AS l ON l.transaction_id = d.lot_id WHERE ' +
+    'd.spend_id IN (SELECT value FROM json_each(@ids)) ORDER BY d.spend_id, d.seq'
+}
+
 function draw (row: DrawRow): Draw {
   return { transaction_id: row.transaction_id, payer: row.payer, timestamp: formatTimestamp(row.ts), points: row.points }
 }
@@ -90,65 +159,26 @@ export class PointsRepository {
   constructor (db: Db, now: () => Date) {
     this.#db = db
     this.#now = now
-    this.#insertTransaction = db.prepare(
-      'INSERT INTO point_transactions (ledger_id, payer, points, ts, created_at) ' +
-      'VALUES (@ledgerId, @payer, @points, @ts, @createdAt)')
-    this.#insertLot = db.prepare(
-      'INSERT INTO point_lots (transaction_id, ledger_id, payer, ts, points, remaining) ' +
-      'VALUES (@id, @ledgerId, @payer, @ts, @points, @points)')
-    // Credits only: SQLite checks the INSERT row's CHECK before ON CONFLICT turns it into an update.
-    this.#creditBalance = db.prepare(
-      'INSERT INTO payer_balances (ledger_id, payer, balance) VALUES (@ledgerId, @payer, @points) ' +
-      'ON CONFLICT (ledger_id, payer) DO UPDATE SET balance = balance + excluded.balance')
-    this.#debitBalance = db.prepare(
-      'UPDATE payer_balances SET balance = balance - @points WHERE ledger_id = @ledgerId AND payer = @payer')
-    this.#balanceOf = db.prepare(
-      'SELECT balance FROM payer_balances WHERE ledger_id = @ledgerId AND payer = @payer').pluck()
-    this.#ledgerTotal = db.prepare(
-      'SELECT coalesce(sum(balance), 0) FROM payer_balances WHERE ledger_id = @ledgerId').pluck()
-    this.#spendableLots = db.prepare(
-      'SELECT transaction_id, payer, remaining FROM point_lots ' +
-      'WHERE ledger_id = @ledgerId AND remaining > 0 ORDER BY ts, transaction_id')
-    this.#payerSpendableLots = db.prepare(
-      'SELECT transaction_id, payer, remaining FROM point_lots ' +
-      'WHERE ledger_id = @ledgerId AND payer = @payer AND remaining > 0 ORDER BY ts, transaction_id')
-    this.#spendFromLot = db.prepare(
-      'UPDATE point_lots SET remaining = remaining - @points WHERE transaction_id = @lotId')
-    // Positive points: a negative add takes them; negative points: it gives them back.
-    this.#shiftAdjustment = db.prepare(
-      'UPDATE point_lots SET remaining = remaining - @points, adjusted = adjusted + @points ' +
-      'WHERE transaction_id = @lotId')
-    this.#insertAdjustmentDraw = db.prepare(
-      'INSERT INTO point_adjustment_draws (adjustment_id, lot_id, points, cause_id, created_at) ' +
-      'VALUES (@adjustmentId, @lotId, @points, @causeId, @createdAt)')
-    this.#adjustedNewerLots = db.prepare(
-      'SELECT transaction_id FROM point_lots WHERE ledger_id = @ledgerId AND payer = @payer ' +
-      'AND adjusted > 0 AND ts > @ts ORDER BY ts DESC, transaction_id DESC').pluck()
-    this.#adjustmentSharesOfLot = db.prepare(
-      'SELECT adjustment_id, sum(points) AS points FROM point_adjustment_draws WHERE lot_id = @lotId ' +
-      'GROUP BY adjustment_id HAVING sum(points) > 0 ORDER BY adjustment_id DESC')
-    this.#insertSpend = db.prepare(
-      'INSERT INTO point_spends (ledger_id, points, created_at) VALUES (@ledgerId, @points, @createdAt)')
-    this.#insertSpendDraw = db.prepare(
-      'INSERT INTO point_spend_draws (spend_id, seq, lot_id, points) VALUES (@spendId, @seq, @lotId, @points)')
-    this.#balances = db.prepare(
-      'SELECT payer, balance AS points FROM payer_balances WHERE ledger_id = @ledgerId ORDER BY payer')
-    this.#transactionsPage = db.prepare(
-      'SELECT t.id, t.payer, t.points, t.ts, t.created_at, l.remaining FROM point_transactions AS t ' +
-      'LEFT JOIN point_lots AS l ON l.transaction_id = t.id ' +
-      'WHERE t.ledger_id = @ledgerId AND t.id < @before ORDER BY t.id DESC LIMIT @limit')
-    this.#adjustmentDrawsOf = db.prepare(
-      'SELECT d.adjustment_id AS owner_id, d.lot_id AS transaction_id, l.payer, l.ts, sum(d.points) AS points ' +
-      'FROM point_adjustment_draws AS d JOIN point_lots AS l ON l.transaction_id = d.lot_id ' +
-      'WHERE d.adjustment_id IN (SELECT value FROM json_each(@ids)) ' +
-      'GROUP BY d.adjustment_id, d.lot_id HAVING sum(d.points) <> 0 ORDER BY d.adjustment_id, l.ts, d.lot_id')
-    this.#spendsPage = db.prepare(
-      'SELECT id, points, created_at FROM point_spends ' +
-      'WHERE ledger_id = @ledgerId AND id < @before ORDER BY id DESC LIMIT @limit')
-    this.#spendDrawsOf = db.prepare(
-      'SELECT d.spend_id AS owner_id, d.lot_id AS transaction_id, l.payer, l.ts, d.points ' +
-      'FROM point_spend_draws AS d JOIN point_lots AS l ON l.transaction_id = d.lot_id ' +
-      'WHERE d.spend_id IN (SELECT value FROM json_each(@ids)) ORDER BY d.spend_id, d.seq')
+    this.#insertTransaction = db.prepare(pointsSql.insertTransaction)
+    this.#insertLot = db.prepare(pointsSql.insertLot)
+    this.#creditBalance = db.prepare(pointsSql.creditBalance)
+    this.#debitBalance = db.prepare(pointsSql.debitBalance)
+    this.#balanceOf = db.prepare(pointsSql.balanceOf).pluck()
+    this.#ledgerTotal = db.prepare(pointsSql.ledgerTotal).pluck()
+    this.#spendableLots = db.prepare(pointsSql.spendableLots)
+    this.#payerSpendableLots = db.prepare(pointsSql.payerSpendableLots)
+    this.#spendFromLot = db.prepare(pointsSql.spendFromLot)
+    this.#shiftAdjustment = db.prepare(pointsSql.shiftAdjustment)
+    this.#insertAdjustmentDraw = db.prepare(pointsSql.insertAdjustmentDraw)
+    this.#adjustedNewerLots = db.prepare(pointsSql.adjustedNewerLots).pluck()
+    this.#adjustmentSharesOfLot = db.prepare(pointsSql.adjustmentSharesOfLot)
+    this.#insertSpend = db.prepare(pointsSql.insertSpend)
+    this.#insertSpendDraw = db.prepare(pointsSql.insertSpendDraw)
+    this.#balances = db.prepare(pointsSql.balances)
+    this.#transactionsPage = db.prepare(pointsSql.transactionsPage)
+    this.#adjustmentDrawsOf = db.prepare(pointsSql.adjustmentDrawsOf)
+    this.#spendsPage = db.prepare(pointsSql.spendsPage)
+    this.#spendDrawsOf = db.prepare(pointsSql.spendDrawsOf)
   }
 
   /** Stores an add. A negative add draws its payer's oldest points down, or is refused whole. */
@@ -290,7 +320,8 @@ export class PointsRepository {
         ? groupDraws(this.#spendDrawsOf.all({ ids: JSON.stringify(items.map(row => row.id)) }) as DrawRow[])
         : new Map<number, Draw[]>()
       return {
-        items: items.map(row => ({ ...row, drawn_from: draws.get(row.id) ?? [] })),
+        // A spend always draws from at least one lot.
+        items: items.map(row => ({ ...row, drawn_from: draws.get(row.id)! })),
         next_cursor: rows.length > page.limit ? items[items.length - 1]!.id : null
       }
     }).deferred()

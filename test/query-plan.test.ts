@@ -1,0 +1,30 @@
+import t from 'tap'
+import { pointsSql } from '../src/points/repository.js'
+import { build } from './helper.js'
+
+// Cost must follow the rows a request touches, not the size of history: every read goes
+// through an index, and the spend, negative-add and balance reads use the ones made for them.
+const params = { ledgerId: 0, payer: 'P', ts: '2022-01-01T00:00:00.000Z', lotId: 1, ids: '[1]', before: 10, limit: 10 }
+
+t.test('no points query scans a table or sorts the history', async t => {
+  const app = await build(t)
+  const plans = Object.entries(pointsSql)
+    .filter(([, sql]) => sql.startsWith('SELECT'))
+    .map(([name, sql]) => ({
+      name,
+      steps: (app.db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all(params) as Array<{ detail: string }>).map(row => row.detail)
+    }))
+  t.ok(plans.length >= 10, 'every SELECT of the repository is checked')
+  for (const { name, steps } of plans) {
+    // The only scan allowed is of the page's own id list (json_each), never a ledger table.
+    t.notOk(steps.some(step => /^SCAN (?!json_each)/.test(step)), `${name} scans nothing: ${steps.join(' | ')}`)
+  }
+  const plan = (name: string) => plans.find(p => p.name === name)!.steps.join(' | ')
+  t.equal(plan('spendableLots'), 'SEARCH point_lots USING INDEX point_lots_spendable (ledger_id=?)',
+    'a spend walks the partial index in FIFO order: no sort, no lot without points')
+  t.equal(plan('payerSpendableLots'), 'SEARCH point_lots USING INDEX point_lots_payer_spendable (ledger_id=? AND payer=?)')
+  t.equal(plan('adjustedNewerLots'), 'SEARCH point_lots USING INDEX point_lots_adjusted (ledger_id=? AND payer=? AND ts>?)')
+  t.equal(plan('balances'), 'SEARCH payer_balances USING PRIMARY KEY (ledger_id=?)', 'balance reads maintained rows')
+  t.equal(plan('ledgerTotal'), 'SEARCH payer_balances USING PRIMARY KEY (ledger_id=?)')
+  t.equal(plan('balanceOf'), 'SEARCH payer_balances USING PRIMARY KEY (ledger_id=? AND payer=?)')
+})

@@ -1,0 +1,169 @@
+import { join } from 'node:path'
+import t from 'tap'
+import { buildApp } from '../src/app.js'
+import { ConfigError, loadConfig } from '../src/config.js'
+import { migrate } from '../src/db/migrate.js'
+import { toErrorBody } from '../src/errors.js'
+import { openDatabase } from '../src/db/open.js'
+import { build, canonicalAdds, call, get, post, snapshot, tempDir } from './helper.js'
+
+t.test('GET /health answers after a database round trip', async t => {
+  const app = await build(t)
+  const res = await get(app, '/health')
+  t.equal(res.status, 200)
+  t.strictSame(res.body, { status: 'ok' })
+})
+
+t.test('unknown routes are 404 with the error shape', async t => {
+  const app = await build(t)
+  const res = await get(app, '/nope?x=1')
+  t.equal(res.status, 404)
+  t.strictSame(res.body, { statusCode: 404, error: 'Not Found', message: 'Route GET /nope not found', code: 'ROUTE_NOT_FOUND' })
+})
+
+t.test('a malformed URL is a 400 with the error shape', async t => {
+  const app = await build(t)
+  const res = await get(app, '/%E0%A4%A')
+  t.equal(res.status, 400)
+  t.strictSame(res.body, { statusCode: 400, error: 'Bad Request', message: "'/%E0%A4%A' is not a valid url component", code: 'BAD_URL' })
+})
+
+t.test('error codes: tally\'s own pass through, unknown framework ones are generic', async t => {
+  const fastifyError = (code: string, statusCode: number) => Object.assign(new Error('m'), { code, statusCode, name: 'FastifyError' })
+  t.equal(toErrorBody(fastifyError('FST_ERR_SOMETHING_NEW', 400)).code, 'BAD_REQUEST')
+  t.equal(toErrorBody(fastifyError('INSUFFICIENT_POINTS', 400)).code, 'INSUFFICIENT_POINTS')
+  t.equal(toErrorBody(fastifyError('FST_ERR_CTP_INVALID_CONTENT_LENGTH', 400)).code, 'INVALID_CONTENT_LENGTH')
+  t.equal(toErrorBody(fastifyError('ANYTHING', 302)).code, 'INTERNAL_ERROR', 'a non-error status is a bug')
+})
+
+t.test('the docs page lists every route with its contract', async t => {
+  const app = await build(t)
+  const page = await app.inject('/docs/')
+  t.equal(page.statusCode, 200)
+  t.match(page.headers['content-type'], /text\/html/)
+  const spec = (await get(app, '/docs/json')).body
+  t.equal(spec.openapi, '3.0.3')
+  const routes = Object.entries(spec.paths as Record<string, Record<string, any>>)
+    .flatMap(([path, methods]) => Object.keys(methods).map(method => `${method.toUpperCase()} ${path}`))
+  t.strictSame(routes.sort(), [
+    'DELETE /flushDB', 'GET /balance', 'GET /health', 'GET /spends', 'GET /transactions',
+    'POST /add', 'POST /addTransaction', 'POST /flushDB', 'POST /spend'
+  ])
+  for (const [path, methods] of Object.entries(spec.paths as Record<string, Record<string, any>>)) {
+    for (const [method, op] of Object.entries(methods)) {
+      t.ok(op.summary, `${method} ${path} has a summary`)
+      t.ok(op.tags?.length, `${method} ${path} has tags`)
+      t.ok(op.responses['200'], `${method} ${path} documents its 200`)
+      t.ok(op.responses['500'], `${method} ${path} documents its 500`)
+    }
+  }
+  t.ok(spec.paths['/add'].post.responses['400'].description.includes('INSUFFICIENT_PAYER_POINTS'), 'error codes are listed')
+  t.ok(spec.paths['/add'].post.responses['415'], 'JSON routes document 415')
+})
+
+t.test('/flushDB exists only with ALLOW_FLUSH=true', async t => {
+  const guarded = await build(t, { env: { ALLOW_FLUSH: 'false' } })
+  await post(guarded, '/add', canonicalAdds[0])
+  const before = snapshot(guarded)
+  for (const method of ['POST', 'DELETE'] as const) {
+    const res = await call(guarded, { method, url: '/flushDB' })
+    t.equal(res.status, 404, `${method} is not found`)
+    t.equal(res.body.code, 'ROUTE_NOT_FOUND')
+  }
+  t.strictSame(snapshot(guarded), before, 'nothing flushed')
+  t.notOk((await get(guarded, '/docs/json')).body.paths['/flushDB'], 'and it is not documented')
+
+  const app = await build(t)
+  for (const method of ['POST', 'DELETE'] as const) {
+    for (const add of canonicalAdds) await post(app, '/add', add)
+    await post(app, '/spend', { points: 10 })
+    const res = await call(app, { method, url: '/flushDB' })
+    t.equal(res.status, 200)
+    t.strictSame(res.body, { flushed: true })
+    t.equal((await app.inject('/balance')).body, '{}', `${method}: empty`)
+    t.strictSame((await post(app, '/add', canonicalAdds[0])).body.id, 1, `${method}: ids start again at 1`)
+    await call(app, { method, url: '/flushDB' })
+  }
+  const fresh = await build(t)
+  // The migration record is kept; only the times it was applied differ between the two files.
+  const withoutRunAt = (state: Record<string, unknown[]>) => ({
+    ...state,
+    schemaversion: state.schemaversion!.map(row => ({ ...(row as object), run_at: undefined }))
+  })
+  t.strictSame(withoutRunAt(snapshot(app)), withoutRunAt(snapshot(fresh)), 'the freshly migrated state')
+})
+
+t.test('data survives closing and reopening the file', async t => {
+  const dbPath = join(tempDir(t), 'nested', 'dir', 'app.db')
+  // The logger built from LOG_LEVEL, as server.ts uses it.
+  const first = buildApp(loadConfig({ DB_PATH: dbPath, LOG_LEVEL: 'silent' }))
+  await first.ready()
+  for (const add of canonicalAdds) await post(first, '/add', add)
+  await post(first, '/spend', { points: 5000 })
+  await first.close()
+
+  const second = await build(t, { dbPath })
+  t.strictSame((await get(second, '/balance')).body, { DANNON: 1000, 'MILLER COORS': 5300, UNILEVER: 0 })
+  t.equal((await get(second, '/spends')).body.items.length, 1)
+  t.equal((await post(second, '/add', canonicalAdds[0])).body.id, 6, 'ids continue')
+})
+
+t.test('migrations are recorded and applied once', async t => {
+  const db = openDatabase(join(tempDir(t), 'm.db'))
+  t.teardown(() => db.close())
+  const first = await migrate(db)
+  t.ok(first.applied.includes('1.do.points'))
+  t.equal(first.version, first.applied.length)
+  const again = await migrate(db)
+  t.strictSame(again.applied, [], 'nothing to apply the second time')
+  t.equal(db.pragma('journal_mode', { simple: true }), 'wal')
+  t.equal(db.pragma('foreign_keys', { simple: true }), 1)
+  t.equal(db.pragma('busy_timeout', { simple: true }), 5000)
+})
+
+t.test('a migration that fails leaves the file as it was and stops start-up', async t => {
+  const dbPath = join(tempDir(t), 'app.db')
+  const db = openDatabase(dbPath)
+  await migrate(db)
+  // An edited migration: postgrator's checksum no longer matches.
+  db.prepare("UPDATE schemaversion SET md5 = 'edited' WHERE version = 1").run()
+  const before = db.prepare('SELECT * FROM schemaversion').all()
+  db.close()
+  const app = buildApp(loadConfig({ DB_PATH: dbPath }), { logger: false })
+  await t.rejects(async () => { await app.ready() }, /MD5 checksum failed/)
+  const after = openDatabase(dbPath)
+  t.strictSame(after.prepare('SELECT * FROM schemaversion').all(), before)
+  after.close()
+})
+
+t.test('a 5xx never carries internals', async t => {
+  const app = buildApp(loadConfig({ DB_PATH: join(tempDir(t), 'app.db') }), { logger: false })
+  app.get('/boom', async () => { throw new Error('SELECT secret FROM internals') })
+  t.teardown(() => app.close())
+  await app.ready()
+  const res = await get(app, '/boom')
+  t.equal(res.status, 500)
+  t.strictSame(res.body, {
+    statusCode: 500,
+    error: 'Internal Server Error',
+    message: 'Internal Server Error: the request was not completed',
+    code: 'INTERNAL_ERROR'
+  })
+})
+
+t.test('configuration', async t => {
+  t.strictSame(loadConfig({}), { port: 8000, host: '127.0.0.1', dbPath: 'data/app.db', logLevel: 'info', allowFlush: false }, 'defaults')
+  t.strictSame(loadConfig({ PORT: '0', HOST: '0.0.0.0', DB_PATH: '/tmp/x.db', LOG_LEVEL: 'silent', ALLOW_FLUSH: 'true', PATH: '/bin' }),
+    { port: 0, host: '0.0.0.0', dbPath: '/tmp/x.db', logLevel: 'silent', allowFlush: true })
+  t.equal(loadConfig({ PORT: '' }).port, 8000, 'an empty variable means the default')
+  const bad: Array<[string, string, string]> = [
+    ['PORT', 'abc', 'PORT must be an integer from 0 to 65535 (got "abc")'],
+    ['PORT', '70000', 'PORT must be an integer from 0 to 65535 (got "70000")'],
+    ['PORT', '80.5', 'PORT must be an integer from 0 to 65535 (got "80.5")'],
+    ['LOG_LEVEL', 'loud', 'LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent (got "loud")'],
+    ['ALLOW_FLUSH', 'yes', 'ALLOW_FLUSH must be true or false (got "yes")']
+  ]
+  for (const [name, value, message] of bad) {
+    t.throws(() => loadConfig({ [name]: value }), new ConfigError(message), `${name}=${value}`)
+  }
+})
