@@ -1,14 +1,14 @@
 import closeWithGrace from 'close-with-grace'
 import { buildApp } from './app.js'
-import { ConfigError, loadConfig } from './config.js'
+import { loadConfig } from './config.js'
 
 // The only module with side effects: reads the environment, listens, and shuts down cleanly.
 let config
 try {
   config = loadConfig(process.env)
 } catch (err) {
-  if (!(err instanceof ConfigError)) throw err
-  process.stderr.write(`tally: invalid configuration: ${err.message}\n`)
+  // loadConfig throws only ConfigError: one line naming the variable.
+  process.stderr.write(`tally: invalid configuration: ${(err as Error).message}\n`)
   process.exit(1)
 }
 
@@ -16,8 +16,8 @@ const app = buildApp(config)
 
 // On SIGTERM/SIGINT: stop accepting, let in-flight requests finish, then close the database.
 closeWithGrace({ delay: 10_000 }, async ({ signal, err }) => {
-  if (err !== undefined) app.log.error({ err }, 'shutting down after an error')
-  else app.log.info({ signal }, 'shutting down')
+  // `err` is set when an uncaught error, not a signal, brought us here.
+  app.log.info({ signal, err }, 'shutting down')
   await app.close()
 })
 
