@@ -9,13 +9,20 @@ import fp from 'fastify-plugin'
 import type { Config } from './config.js'
 import dbPlugin from './db/plugin.js'
 import errors, { toErrorBody } from './errors.js'
+import dailyGrant from './credits/daily-grant.js'
+import { CreditsRepository } from './credits/repository.js'
+import creditsRoutes from './credits/routes.js'
 import { PointsRepository } from './points/repository.js'
 import pointsRoutes from './points/routes.js'
 import systemRoutes from './system/routes.js'
+import { UsersRepository } from './users/repository.js'
+import usersRoutes from './users/routes.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
     points: PointsRepository
+    users: UsersRepository
+    credits: CreditsRepository
   }
 }
 
@@ -62,6 +69,9 @@ export function buildApp (config: Config, options: AppOptions = {}): FastifyInst
       },
       tags: [
         { name: 'points', description: 'The default points ledger: add, spend oldest first, balance, history' },
+        { name: 'users', description: 'Users: each has a credit balance and a points ledger of their own' },
+        { name: 'credits', description: 'Credit balances, their history, and the daily grant' },
+        { name: 'user points', description: 'A user\'s own points ledger, with exactly the rules of the default one' },
         { name: 'system', description: 'Health and maintenance' }
       ]
     }
@@ -70,11 +80,20 @@ export function buildApp (config: Config, options: AppOptions = {}): FastifyInst
   app.register(dbPlugin, { dbPath: config.dbPath })
   app.register(fp(async (app) => {
     app.decorate('points', new PointsRepository(app.db, now))
+    app.decorate('users', new UsersRepository(app.db, now))
+    app.decorate('credits', new CreditsRepository(app.db, now))
   }, { name: 'repositories', dependencies: ['db'] }))
+  if (config.dailyCredits.enabled) {
+    // Options as a function: the repositories exist only once the plugin above has loaded.
+    app.register(dailyGrant, parent => ({ credits: parent.credits, amount: config.dailyCredits.amount, now }))
+  }
 
   app.register(async (app) => {
     await app.register(systemRoutes, { allowFlush: config.allowFlush })
-    await app.register(pointsRoutes, { points: app.points, ledgerId: 0 })
+    await app.register(pointsRoutes, { points: app.points })
+    await app.register(usersRoutes, { users: app.users })
+    await app.register(pointsRoutes, { points: app.points, users: app.users, prefix: '/users/:userId/points' })
+    await app.register(creditsRoutes, { credits: app.credits })
   })
   return app
 }

@@ -10,7 +10,9 @@ export const EnvSchema = Type.Object({
   LOG_LEVEL: Type.Union(
     ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map(level => Type.Literal(level)),
     { default: 'info', description: 'one of fatal, error, warn, info, debug, trace, silent' }),
-  ALLOW_FLUSH: Type.Boolean({ default: false, description: 'true or false' })
+  ALLOW_FLUSH: Type.Boolean({ default: false, description: 'true or false' }),
+  DAILY_CREDITS_AMOUNT: Type.Integer({ minimum: 1, maximum: 1_000_000_000, default: 5, description: 'an integer from 1 to 1000000000' }),
+  DAILY_CREDITS_ENABLED: Type.Boolean({ default: true, description: 'true or false' })
 })
 
 export type Env = Static<typeof EnvSchema>
@@ -21,6 +23,7 @@ export interface Config {
   dbPath: string
   logLevel: string
   allowFlush: boolean
+  dailyCredits: { amount: number, enabled: boolean }
 }
 
 export class ConfigError extends Error {
@@ -56,6 +59,7 @@ export function loadConfig (env: Record<string, string | undefined>): Config {
     host: valid.HOST,
     dbPath: valid.DB_PATH,
     logLevel: valid.LOG_LEVEL,
-    allowFlush: valid.ALLOW_FLUSH
+    allowFlush: valid.ALLOW_FLUSH,
+    dailyCredits: { amount: valid.DAILY_CREDITS_AMOUNT, enabled: valid.DAILY_CREDITS_ENABLED }
   }
 }

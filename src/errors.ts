@@ -12,6 +12,11 @@ export const ZeroPoints = createError('ZERO_POINTS', 'points must not be zero', 
 export const BalanceTooLarge = createError<[string]>(
   'BALANCE_TOO_LARGE', 'The resulting balance of %s would exceed 9007199254740991', 400)
 export const InvalidTimestamp = createError<[string]>('INVALID_TIMESTAMP', 'timestamp %s', 400)
+export const UserNotFound = createError<[number]>('USER_NOT_FOUND', 'User %s not found', 404)
+export const EmailTaken = createError<[string]>('EMAIL_TAKEN', 'The email %s is already taken', 409)
+export const InsufficientCredits = createError<[number, number]>(
+  'INSUFFICIENT_CREDITS', 'Cannot deduct %s credits: the balance is %s', 400)
+export const CreditsTooLarge = createError('CREDITS_TOO_LARGE', 'The resulting balance would exceed 9007199254740991 credits', 400)
 export const RouteNotFound = createError<[string, string]>('ROUTE_NOT_FOUND', 'Route %s %s not found', 404)
 
 // Fastify's own errors, renamed to codes that read as tally's contract.

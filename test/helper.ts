@@ -23,7 +23,8 @@ export interface BuildOptions {
 /** tally on its own temp SQLite file, closed when the test ends. */
 export async function build (t: Teardown, options: BuildOptions = {}): Promise<FastifyInstance> {
   const dbPath = options.dbPath ?? join(tempDir(t), 'app.db')
-  const config = loadConfig({ DB_PATH: dbPath, ALLOW_FLUSH: 'true', ...options.env })
+  // The daily grant writes on start-up; tests that are about it turn it on.
+  const config = loadConfig({ DB_PATH: dbPath, ALLOW_FLUSH: 'true', DAILY_CREDITS_ENABLED: 'false', ...options.env })
   const app = buildApp(config, { logger: false, ...(options.now !== undefined && { now: options.now }) })
   t.teardown(() => app.close())
   await app.ready()

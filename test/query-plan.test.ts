@@ -1,14 +1,19 @@
 import t from 'tap'
+import { creditsSql } from '../src/credits/repository.js'
 import { pointsSql } from '../src/points/repository.js'
+import { usersSql } from '../src/users/repository.js'
 import { build } from './helper.js'
 
 // Cost must follow the rows a request touches, not the size of history: every read goes
 // through an index, and the spend, negative-add and balance reads use the ones made for them.
-const params = { ledgerId: 0, payer: 'P', ts: '2022-01-01T00:00:00.000Z', lotId: 1, ids: '[1]', before: 10, limit: 10 }
+const params = Object.fromEntries([
+  ['ledgerId', 0], ['payer', 'P'], ['ts', '2022-01-01T00:00:00.000Z'], ['lotId', 1], ['ids', '[1]'], ['before', 10],
+  ['limit', 10], ['userId', 1], ['id', 1], ['emailKey', 'a@example.com'], ['day', '2026-11-22']
+])
 
-t.test('no points query scans a table or sorts the history', async t => {
+t.test('no query scans a table or sorts the history', async t => {
   const app = await build(t)
-  const plans = Object.entries(pointsSql)
+  const plans = Object.entries({ ...pointsSql, ...usersSql, ...creditsSql })
     .filter(([, sql]) => sql.startsWith('SELECT'))
     .map(([name, sql]) => ({
       name,
@@ -27,4 +32,7 @@ t.test('no points query scans a table or sorts the history', async t => {
   t.equal(plan('balances'), 'SEARCH payer_balances USING PRIMARY KEY (ledger_id=?)', 'balance reads maintained rows')
   t.equal(plan('ledgerTotal'), 'SEARCH payer_balances USING PRIMARY KEY (ledger_id=?)')
   t.equal(plan('balanceOf'), 'SEARCH payer_balances USING PRIMARY KEY (ledger_id=? AND payer=?)')
+  t.equal(plan('history'), 'SEARCH credit_entries USING INDEX credit_entries_user (user_id=? AND id<?)', 'credit history pages by index')
+  t.equal(plan('byEmailKey'), 'SEARCH users USING COVERING INDEX sqlite_autoindex_users_1 (email_key=?)')
+  t.equal(plan('ranOn'), 'SEARCH daily_grant_runs USING COVERING INDEX daily_grant_runs_day (day=?)')
 })

@@ -3,7 +3,7 @@ import t from 'tap'
 import { build, call } from './helper.js'
 
 // Every `$ curl` example in README.md, replayed in order against a fresh tally: the output
-// shown must be the output given. Only the times tally stamps (created_at) are masked.
+// shown must be the output given. Only the times tally stamps (created_at, updated_at) are masked.
 
 interface Example { command: string, method: string, url: string, headers: Record<string, string>, body?: string, expected: string }
 
@@ -40,7 +40,7 @@ function readmeExamples (readme: string): Example[] {
   return examples
 }
 
-const mask = (text: string) => text.replace(/"created_at":"[^"]+"/g, '"created_at":"…"')
+const mask = (text: string) => text.replace(/"(\w+_at)":"[^"]+"/g, '"$1":"…"')
 
 t.test('every curl example in the README gives the output shown', async t => {
   const examples = readmeExamples(readFileSync(new URL('../README.md', import.meta.url), 'utf8'))

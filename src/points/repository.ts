@@ -1,5 +1,6 @@
 import type { Statement } from 'better-sqlite3'
 import type { Db } from '../db/open.js'
+import { type Page, type PageRequest, pageStart, toPage } from '../db/page.js'
 import { BalanceTooLarge, InsufficientPayerPoints, InsufficientPoints } from '../errors.js'
 import { formatTimestamp } from './timestamp.js'
 
@@ -27,16 +28,6 @@ export interface Draw {
   payer: string
   timestamp: string
   points: number
-}
-
-export interface Page<T> {
-  items: T[]
-  next_cursor: number | null
-}
-
-export interface PageRequest {
-  cursor?: number | undefined
-  limit: number
 }
 
 interface LotRow { transaction_id: number, payer: string, remaining: number }
@@ -286,10 +277,9 @@ export class PointsRepository {
     id: number, payer: string, points: number, timestamp: string, created_at: string, remaining: number | null, drawn_from: Draw[]
   }> {
     return this.#db.transaction(() => {
-      const rows = this.#transactionsPage.all({ ledgerId, before: page.cursor ?? MAX, limit: page.limit + 1 }) as Array<{
+      const { items, next_cursor: nextCursor } = toPage(this.#transactionsPage.all({ ledgerId, before: pageStart(page), limit: page.limit + 1 }) as Array<{
         id: number, payer: string, points: number, ts: string, created_at: string, remaining: number | null
-      }>
-      const items = rows.slice(0, page.limit)
+      }>, page.limit)
       const negatives = items.filter(row => row.points < 0).map(row => row.id)
       const draws = negatives.length > 0
         ? groupDraws(this.#adjustmentDrawsOf.all({ ids: JSON.stringify(negatives) }) as DrawRow[])
@@ -304,7 +294,7 @@ export class PointsRepository {
           remaining: row.remaining,
           drawn_from: draws.get(row.id) ?? []
         })),
-        next_cursor: rows.length > page.limit ? items[items.length - 1]!.id : null
+        next_cursor: nextCursor
       }
     }).deferred()
   }
@@ -312,17 +302,16 @@ export class PointsRepository {
   /** The ledger's spends, newest first, each with the adds it drew from. */
   listSpends (ledgerId: number, page: PageRequest): Page<{ id: number, points: number, created_at: string, drawn_from: Draw[] }> {
     return this.#db.transaction(() => {
-      const rows = this.#spendsPage.all({ ledgerId, before: page.cursor ?? MAX, limit: page.limit + 1 }) as Array<{
+      const { items, next_cursor: nextCursor } = toPage(this.#spendsPage.all({ ledgerId, before: pageStart(page), limit: page.limit + 1 }) as Array<{
         id: number, points: number, created_at: string
-      }>
-      const items = rows.slice(0, page.limit)
+      }>, page.limit)
       const draws = items.length > 0
         ? groupDraws(this.#spendDrawsOf.all({ ids: JSON.stringify(items.map(row => row.id)) }) as DrawRow[])
         : new Map<number, Draw[]>()
       return {
         // A spend always draws from at least one lot.
         items: items.map(row => ({ ...row, drawn_from: draws.get(row.id)! })),
-        next_cursor: rows.length > page.limit ? items[items.length - 1]!.id : null
+        next_cursor: nextCursor
       }
     }).deferred()
   }

@@ -1,14 +1,21 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import type { FastifyRequest } from 'fastify'
 import { InvalidTimestamp, ZeroPoints } from '../errors.js'
-import { PageQuery, bodyErrors, errorResponses } from '../schemas.js'
+import { PageQuery, bodyErrors, errorResponses, type ErrorStatus } from '../schemas.js'
+import type { UsersRepository } from '../users/repository.js'
+import { UserIdParams } from '../users/schemas.js'
 import type { PointsRepository } from './repository.js'
 import { AddBody, Balances, SpendBody, SpendQuery, SpendResult, SpendPage, Transaction, TransactionPage } from './schemas.js'
 import { parseTimestamp } from './timestamp.js'
 
 export interface PointsRoutesOptions {
   points: PointsRepository
-  /** Which ledger these routes serve: 0 for the default ledger. */
-  ledgerId: number
+  /**
+   * Absent: the routes serve the default ledger (0). Present: they are registered under
+   * /users/:userId/points and serve that user's own ledger (ledger n is user n's), 404 for an
+   * unknown user.
+   */
+  users?: UsersRepository
 }
 
 const addDescription =
@@ -20,21 +27,35 @@ const addDescription =
   'non-zero integer (ZERO_POINTS); no balance may exceed 2^53−1 (BALANCE_TOO_LARGE); timestamp is ' +
   'RFC 3339 with a zone and at most millisecond precision (INVALID_TIMESTAMP).'
 
-/** The points ledger: add, spend, balance and their history, for one ledger. */
-const pointsRoutes: FastifyPluginAsyncTypebox<PointsRoutesOptions> = async (app, { points, ledgerId }) => {
-  for (const url of ['/add', '/addTransaction']) {
+/** The points ledger: add, spend, balance and their history, for the default or a user's ledger. */
+const pointsRoutes: FastifyPluginAsyncTypebox<PointsRoutesOptions> = async (app, { points, users }) => {
+  const perUser = users !== undefined
+  const tags = perUser ? ['user points'] : ['points']
+  const params = perUser ? { params: UserIdParams } : {}
+  const notFound: ErrorStatus[] = perUser ? [404] : []
+  const codes = perUser ? { 404: ['USER_NOT_FOUND'] } : {}
+  const ledgerOf = (request: FastifyRequest): number => {
+    if (!perUser) return 0
+    const { userId } = request.params as { userId: number }
+    users.assertExists(userId)
+    return userId
+  }
+
+  for (const url of perUser ? ['/add'] : ['/add', '/addTransaction']) {
     app.post(url, {
       schema: {
-        tags: ['points'],
+        tags,
+        ...params,
         summary: url === '/add' ? 'Add points from a payer' : 'Add points from a payer (alias of /add)',
         description: addDescription,
         body: AddBody,
         response: {
           200: Transaction,
-          ...errorResponses(bodyErrors, { 400: ['INVALID_REQUEST', 'INVALID_JSON', 'EMPTY_BODY', 'ZERO_POINTS', 'INVALID_TIMESTAMP', 'INSUFFICIENT_PAYER_POINTS', 'BALANCE_TOO_LARGE'] })
+          ...errorResponses([...bodyErrors, ...notFound], { ...codes, 400: ['INVALID_REQUEST', 'INVALID_JSON', 'EMPTY_BODY', 'ZERO_POINTS', 'INVALID_TIMESTAMP', 'INSUFFICIENT_PAYER_POINTS', 'BALANCE_TOO_LARGE'] })
         }
       }
     }, async (request) => {
+      const ledgerId = ledgerOf(request)
       const { payer, points: amount, timestamp } = request.body
       if (amount === 0) throw new ZeroPoints()
       const parsed = parseTimestamp(timestamp)
@@ -45,7 +66,8 @@ const pointsRoutes: FastifyPluginAsyncTypebox<PointsRoutesOptions> = async (app,
 
   app.post('/spend', {
     schema: {
-      tags: ['points'],
+      tags,
+      ...params,
       summary: 'Spend points, oldest first',
       description:
         'Draws points oldest timestamp first across all payers (equal timestamps in arrival ' +
@@ -56,44 +78,47 @@ const pointsRoutes: FastifyPluginAsyncTypebox<PointsRoutesOptions> = async (app,
       body: SpendBody,
       response: {
         200: SpendResult,
-        ...errorResponses(bodyErrors, { 400: ['INVALID_REQUEST', 'INVALID_JSON', 'EMPTY_BODY', 'INSUFFICIENT_POINTS'] })
+        ...errorResponses([...bodyErrors, ...notFound], { ...codes, 400: ['INVALID_REQUEST', 'INVALID_JSON', 'EMPTY_BODY', 'INSUFFICIENT_POINTS'] })
       }
     }
-  }, async (request) => points.spend(ledgerId, request.body.points, request.query.dry_run))
+  }, async (request) => points.spend(ledgerOf(request), request.body.points, request.query.dry_run))
 
   app.get('/balance', {
     schema: {
-      tags: ['points'],
+      tags,
+      ...params,
       summary: 'Points per payer',
       description: 'Every payer that has a transaction, zero balances included, keys sorted. Read from a maintained row per payer, not summed from history.',
-      response: { 200: Balances, ...errorResponses([]) }
+      response: { 200: Balances, ...errorResponses(perUser ? [400, 404] : [], codes) }
     }
-  }, async (_request, reply) => {
+  }, async (request, reply) => {
     // Built by hand: a JS object would put integer-like payer names ("10") before the others.
     // Fastify sends a string as it is; the cast tells the type provider so.
-    const body = points.balances(ledgerId).map(row => `${JSON.stringify(row.payer)}:${row.points}`).join(',')
+    const body = points.balances(ledgerOf(request)).map(row => `${JSON.stringify(row.payer)}:${row.points}`).join(',')
     return reply.type('application/json; charset=utf-8').send(`{${body}}` as unknown as Record<string, number>)
   })
 
   app.get('/transactions', {
     schema: {
-      tags: ['points'],
+      tags,
+      ...params,
       summary: 'History of adds, newest first',
       description: 'Every add with what it still has (positive adds) or which adds it currently reduces (negative adds). Paginated with cursor and limit.',
       querystring: PageQuery,
-      response: { 200: TransactionPage, ...errorResponses([400]) }
+      response: { 200: TransactionPage, ...errorResponses([400, ...notFound], codes) }
     }
-  }, async (request) => points.listTransactions(ledgerId, request.query))
+  }, async (request) => points.listTransactions(ledgerOf(request), request.query))
 
   app.get('/spends', {
     schema: {
-      tags: ['points'],
+      tags,
+      ...params,
       summary: 'History of spends, newest first',
       description: 'Every spend with the adds it drew from and how much from each. Paginated with cursor and limit.',
       querystring: PageQuery,
-      response: { 200: SpendPage, ...errorResponses([400]) }
+      response: { 200: SpendPage, ...errorResponses([400, ...notFound], codes) }
     }
-  }, async (request) => points.listSpends(ledgerId, request.query))
+  }, async (request) => points.listSpends(ledgerOf(request), request.query))
 }
 
 export default pointsRoutes

@@ -1,0 +1,47 @@
+import { Cron } from 'croner'
+import type { FastifyInstance } from 'fastify'
+import fp from 'fastify-plugin'
+import type { CreditsRepository } from './repository.js'
+
+/** The UTC calendar day of an instant, 'YYYY-MM-DD': the unit a daily grant is counted in. */
+export function utcDay (instant: Date): string {
+  return instant.toISOString().slice(0, 10)
+}
+
+export interface DailyGrantOptions {
+  credits: CreditsRepository
+  amount: number
+  now: () => Date
+}
+
+/**
+ * Grants every user the daily credits at 00:00 UTC, and on start-up when no grant has run today
+ * (a service that was down at midnight catches up for today; earlier missed days are not
+ * back-filled). Registered only when DAILY_CREDITS_ENABLED is true.
+ */
+export default fp<DailyGrantOptions>(async (app: FastifyInstance, { credits, amount, now }) => {
+  const job = new Cron('0 0 * * *', {
+    timezone: 'UTC',
+    name: 'daily-credits',
+    paused: true,
+    protect: true,
+    // A failed run (the file locked for too long, say) is logged; the next midnight tries again.
+    catch: (err) => { app.log.error({ err }, 'daily credits grant failed') }
+  }, () => {
+    app.log.info(credits.grantDaily(utcDay(now()), amount, 'schedule'), 'daily credits granted')
+  })
+  app.decorate('dailyGrant', job)
+  app.addHook('onReady', async () => {
+    const run = credits.catchUp(utcDay(now()), amount)
+    if (run !== null) app.log.info(run, 'daily credits granted (start-up catch-up)')
+    job.resume()
+  })
+  app.addHook('onClose', async () => { job.stop() })
+}, { name: 'daily-grant', dependencies: ['db'] })
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** The midnight job, present when DAILY_CREDITS_ENABLED is true. */
+    dailyGrant?: Cron
+  }
+}

@@ -1,0 +1,80 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { PageQuery, bodyErrors, errorResponses } from '../schemas.js'
+import { UserIdParams } from '../users/schemas.js'
+import type { CreditsRepository } from './repository.js'
+import { Amount, CreditBalance, CreditHistoryPage, ExternalCredits } from './schemas.js'
+
+export interface CreditsRoutesOptions {
+  credits: CreditsRepository
+}
+
+const notFound = { 404: ['USER_NOT_FOUND'] }
+const tags = ['credits']
+
+/** The credit-management API, at the seed API's exact paths under /api/credits. */
+const creditsRoutes: FastifyPluginAsyncTypebox<CreditsRoutesOptions> = async (app, { credits }) => {
+  app.get('/api/credits/:userId', {
+    schema: {
+      tags,
+      summary: 'A user\'s credit balance',
+      params: UserIdParams,
+      response: { 200: CreditBalance, ...errorResponses([400, 404], notFound) }
+    }
+  }, async (request) => credits.get(request.params.userId))
+
+  app.post('/api/credits/:userId/add', {
+    schema: {
+      tags,
+      summary: 'Add credits',
+      description: 'Adds amount (≥ 1) to the balance and records an `add` entry in the history. A balance past 2^53−1 is refused (CREDITS_TOO_LARGE).',
+      params: UserIdParams,
+      body: Amount,
+      response: { 200: CreditBalance, ...errorResponses([...bodyErrors, 404], { ...notFound, 400: ['INVALID_REQUEST', 'CREDITS_TOO_LARGE'] }) }
+    }
+  }, async (request) => credits.add(request.params.userId, request.body.amount))
+
+  app.post('/api/credits/:userId/deduct', {
+    schema: {
+      tags,
+      summary: 'Deduct credits',
+      description: 'Takes amount (≥ 1) from the balance; deducting exactly the balance is allowed, more is refused (INSUFFICIENT_CREDITS) and nothing changes.',
+      params: UserIdParams,
+      body: Amount,
+      response: { 200: CreditBalance, ...errorResponses([...bodyErrors, 404], { ...notFound, 400: ['INVALID_REQUEST', 'INSUFFICIENT_CREDITS'] }) }
+    }
+  }, async (request) => credits.deduct(request.params.userId, request.body.amount))
+
+  app.patch('/api/credits/:userId/reset', {
+    schema: {
+      tags,
+      summary: 'Reset credits to 0',
+      description: 'Sets the balance to 0 and records a `reset` entry with the difference. Takes no body.',
+      params: UserIdParams,
+      response: { 200: CreditBalance, ...errorResponses([400, 404], notFound) }
+    }
+  }, async (request) => credits.reset(request.params.userId))
+
+  app.post('/api/credits/:userId/external-update', {
+    schema: {
+      tags,
+      summary: 'Set credits from an external system',
+      description: 'Sets the balance to credits (≥ 0) and records an `external_update` entry with the difference.',
+      params: UserIdParams,
+      body: ExternalCredits,
+      response: { 200: CreditBalance, ...errorResponses([...bodyErrors, 404], notFound) }
+    }
+  }, async (request) => credits.setExternal(request.params.userId, request.body.credits))
+
+  app.get('/api/credits/:userId/history', {
+    schema: {
+      tags,
+      summary: 'Credit history, newest first',
+      description: 'Every change of the balance: kind (add, deduct, reset, external_update, daily_grant), delta, balance_after. The balance always equals the sum of the deltas.',
+      params: UserIdParams,
+      querystring: PageQuery,
+      response: { 200: CreditHistoryPage, ...errorResponses([400, 404], notFound) }
+    }
+  }, async (request) => credits.history(request.params.userId, request.query))
+}
+
+export default creditsRoutes

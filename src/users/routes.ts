@@ -1,0 +1,47 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { PageQuery, bodyErrors, errorResponses } from '../schemas.js'
+import type { UsersRepository } from './repository.js'
+import { NewUser, User, UserIdParams, UserPage } from './schemas.js'
+
+export interface UsersRoutesOptions {
+  users: UsersRepository
+}
+
+const usersRoutes: FastifyPluginAsyncTypebox<UsersRoutesOptions> = async (app, { users }) => {
+  // POST /users/ is the same route; only /users is documented.
+  for (const url of ['/users', '/users/']) {
+    app.post(url, {
+      schema: {
+        hide: url === '/users/',
+        tags: ['users'],
+        summary: 'Create a user',
+        description: 'Creates a user with 0 credits and an empty points ledger. The first user of an empty database gets id 1. An email already taken, in any letter case, is refused (EMAIL_TAKEN).',
+        body: NewUser,
+        response: {
+          201: User,
+          ...errorResponses([...bodyErrors, 409], { 400: ['INVALID_REQUEST', 'INVALID_JSON', 'EMPTY_BODY'], 409: ['EMAIL_TAKEN'] })
+        }
+      }
+    }, async (request, reply) => reply.code(201).send(users.create(request.body.email, request.body.name)))
+  }
+
+  app.get('/users/:userId', {
+    schema: {
+      tags: ['users'],
+      summary: 'One user',
+      params: UserIdParams,
+      response: { 200: User, ...errorResponses([400, 404], { 404: ['USER_NOT_FOUND'] }) }
+    }
+  }, async (request) => users.get(request.params.userId))
+
+  app.get('/users', {
+    schema: {
+      tags: ['users'],
+      summary: 'All users, newest first',
+      querystring: PageQuery,
+      response: { 200: UserPage, ...errorResponses([400]) }
+    }
+  }, async (request) => users.list(request.query))
+}
+
+export default usersRoutes
