@@ -9,6 +9,8 @@ import fp from 'fastify-plugin'
 import type { Config } from './config.js'
 import dbPlugin from './db/plugin.js'
 import errors, { toErrorBody } from './errors.js'
+import { AlertsRepository } from './alerts/repository.js'
+import alertsRoutes from './alerts/routes.js'
 import dailyGrant from './credits/daily-grant.js'
 import { CreditsRepository } from './credits/repository.js'
 import creditsRoutes from './credits/routes.js'
@@ -23,6 +25,7 @@ declare module 'fastify' {
     points: PointsRepository
     users: UsersRepository
     credits: CreditsRepository
+    alerts: AlertsRepository
   }
 }
 
@@ -72,6 +75,7 @@ export function buildApp (config: Config, options: AppOptions = {}): FastifyInst
         { name: 'users', description: 'Users: each has a credit balance and a points ledger of their own' },
         { name: 'credits', description: 'Credit balances, their history, and the daily grant' },
         { name: 'user points', description: 'A user\'s own points ledger, with exactly the rules of the default one' },
+        { name: 'alerts', description: 'Deposits and withdrawals judged by fixed rules with per-user thresholds; every event and alert kept' },
         { name: 'system', description: 'Health and maintenance' }
       ]
     }
@@ -82,6 +86,7 @@ export function buildApp (config: Config, options: AppOptions = {}): FastifyInst
     app.decorate('points', new PointsRepository(app.db, now))
     app.decorate('users', new UsersRepository(app.db, now))
     app.decorate('credits', new CreditsRepository(app.db, now))
+    app.decorate('alerts', new AlertsRepository(app.db, now, config.eventTimeUnit))
   }, { name: 'repositories', dependencies: ['db'] }))
   if (config.dailyCredits.enabled) {
     // Options as a function: the repositories exist only once the plugin above has loaded.
@@ -94,6 +99,7 @@ export function buildApp (config: Config, options: AppOptions = {}): FastifyInst
     await app.register(usersRoutes, { users: app.users })
     await app.register(pointsRoutes, { points: app.points, users: app.users, prefix: '/users/:userId/points' })
     await app.register(creditsRoutes, { credits: app.credits })
+    await app.register(alertsRoutes, { alerts: app.alerts })
   })
   return app
 }

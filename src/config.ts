@@ -7,12 +7,12 @@ export const EnvSchema = Type.Object({
   PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 8000, description: 'an integer from 0 to 65535' }),
   HOST: Type.String({ minLength: 1, default: '127.0.0.1', description: 'a host name or IP address to listen on' }),
   DB_PATH: Type.String({ minLength: 1, default: 'data/app.db', description: 'a path to the SQLite database file' }),
-  LOG_LEVEL: Type.Union(
-    ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map(level => Type.Literal(level)),
+  LOG_LEVEL: Type.Enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'],
     { default: 'info', description: 'one of fatal, error, warn, info, debug, trace, silent' }),
   ALLOW_FLUSH: Type.Boolean({ default: false, description: 'true or false' }),
   DAILY_CREDITS_AMOUNT: Type.Integer({ minimum: 1, maximum: 1_000_000_000, default: 5, description: 'an integer from 1 to 1000000000' }),
-  DAILY_CREDITS_ENABLED: Type.Boolean({ default: true, description: 'true or false' })
+  DAILY_CREDITS_ENABLED: Type.Boolean({ default: true, description: 'true or false' }),
+  EVENT_TIME_UNIT: Type.Enum(['s', 'ms'], { default: 's', description: 's or ms' })
 })
 
 export type Env = Static<typeof EnvSchema>
@@ -24,6 +24,8 @@ export interface Config {
   logLevel: string
   allowFlush: boolean
   dailyCredits: { amount: number, enabled: boolean }
+  /** The unit of an event's time, and so of the alert windows. */
+  eventTimeUnit: 's' | 'ms'
 }
 
 export class ConfigError extends Error {
@@ -60,6 +62,7 @@ export function loadConfig (env: Record<string, string | undefined>): Config {
     dbPath: valid.DB_PATH,
     logLevel: valid.LOG_LEVEL,
     allowFlush: valid.ALLOW_FLUSH,
-    dailyCredits: { amount: valid.DAILY_CREDITS_AMOUNT, enabled: valid.DAILY_CREDITS_ENABLED }
+    dailyCredits: { amount: valid.DAILY_CREDITS_AMOUNT, enabled: valid.DAILY_CREDITS_ENABLED },
+    eventTimeUnit: valid.EVENT_TIME_UNIT
   }
 }

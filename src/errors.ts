@@ -17,6 +17,10 @@ export const EmailTaken = createError<[string]>('EMAIL_TAKEN', 'The email %s is 
 export const InsufficientCredits = createError<[number, number]>(
   'INSUFFICIENT_CREDITS', 'Cannot deduct %s credits: the balance is %s', 400)
 export const CreditsTooLarge = createError('CREDITS_TOO_LARGE', 'The resulting balance would exceed 9007199254740991 credits', 400)
+export const EventOutOfOrder = createError<[number, number]>(
+  'EVENT_OUT_OF_ORDER', 'Event time %s is before the user\'s last event at %s', 400)
+export const InvalidAmount = createError<[string]>('INVALID_AMOUNT', 'amount %s', 400)
+export const EventTimeRequired = createError('EVENT_TIME_REQUIRED', 'Send exactly one of time and t', 400)
 export const RouteNotFound = createError<[string, string]>('ROUTE_NOT_FOUND', 'Route %s %s not found', 404)
 
 // Fastify's own errors, renamed to codes that read as tally's contract.

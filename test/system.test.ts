@@ -47,15 +47,17 @@ t.test('the docs page lists every route with its contract', async t => {
     .flatMap(([path, methods]) => Object.keys(methods).map(method => `${method.toUpperCase()} ${path}`))
   t.strictSame(routes.sort(), [
     'DELETE /flushDB',
+    'GET /alerts',
     'GET /api/credits/{userId}', 'GET /api/credits/{userId}/history',
     'GET /balance', 'GET /health', 'GET /spends', 'GET /transactions',
-    'GET /users', 'GET /users/{userId}',
+    'GET /users', 'GET /users/{userId}', 'GET /users/{userId}/alert-profile', 'GET /users/{userId}/events',
     'GET /users/{userId}/points/balance', 'GET /users/{userId}/points/spends', 'GET /users/{userId}/points/transactions',
     'PATCH /api/credits/{userId}/reset',
     'POST /add', 'POST /addTransaction',
     'POST /api/credits/{userId}/add', 'POST /api/credits/{userId}/deduct', 'POST /api/credits/{userId}/external-update',
-    'POST /flushDB', 'POST /spend', 'POST /users',
-    'POST /users/{userId}/points/add', 'POST /users/{userId}/points/spend'
+    'POST /event', 'POST /flushDB', 'POST /spend', 'POST /users',
+    'POST /users/{userId}/points/add', 'POST /users/{userId}/points/spend',
+    'PUT /users/{userId}/alert-profile'
   ])
   for (const [path, methods] of Object.entries(spec.paths as Record<string, Record<string, any>>)) {
     for (const [method, op] of Object.entries(methods)) {
@@ -161,11 +163,11 @@ t.test('a 5xx never carries internals', async t => {
 
 t.test('configuration', async t => {
   t.strictSame(loadConfig({}), {
-    port: 8000, host: '127.0.0.1', dbPath: 'data/app.db', logLevel: 'info', allowFlush: false, dailyCredits: { amount: 5, enabled: true }
+    port: 8000, host: '127.0.0.1', dbPath: 'data/app.db', logLevel: 'info', allowFlush: false, dailyCredits: { amount: 5, enabled: true }, eventTimeUnit: 's'
   }, 'defaults')
   t.strictSame(loadConfig({
     PORT: '0', HOST: '0.0.0.0', DB_PATH: '/tmp/x.db', LOG_LEVEL: 'silent', ALLOW_FLUSH: 'true', PATH: '/bin', DAILY_CREDITS_AMOUNT: '7', DAILY_CREDITS_ENABLED: 'false'
-  }), { port: 0, host: '0.0.0.0', dbPath: '/tmp/x.db', logLevel: 'silent', allowFlush: true, dailyCredits: { amount: 7, enabled: false } })
+  }), { port: 0, host: '0.0.0.0', dbPath: '/tmp/x.db', logLevel: 'silent', allowFlush: true, dailyCredits: { amount: 7, enabled: false }, eventTimeUnit: 's' })
   t.equal(loadConfig({ PORT: '' }).port, 8000, 'an empty variable means the default')
   const bad: Array<[string, string, string]> = [
     ['PORT', 'abc', 'PORT must be an integer from 0 to 65535 (got "abc")'],
@@ -173,7 +175,8 @@ t.test('configuration', async t => {
     ['PORT', '80.5', 'PORT must be an integer from 0 to 65535 (got "80.5")'],
     ['LOG_LEVEL', 'loud', 'LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent (got "loud")'],
     ['ALLOW_FLUSH', 'yes', 'ALLOW_FLUSH must be true or false (got "yes")'],
-    ['DAILY_CREDITS_AMOUNT', '0', 'DAILY_CREDITS_AMOUNT must be an integer from 1 to 1000000000 (got "0")']
+    ['DAILY_CREDITS_AMOUNT', '0', 'DAILY_CREDITS_AMOUNT must be an integer from 1 to 1000000000 (got "0")'],
+    ['EVENT_TIME_UNIT', 'h', 'EVENT_TIME_UNIT must be s or ms (got "h")']
   ]
   for (const [name, value, message] of bad) {
     t.throws(() => loadConfig({ [name]: value }), new ConfigError(message), `${name}=${value}`)

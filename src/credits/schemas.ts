@@ -20,7 +20,7 @@ export const CreditBalance = Type.Object({
 export const CreditHistoryPage = Type.Object({
   items: Type.Array(Type.Object({
     id: Type.Integer(),
-    kind: Type.Union([Type.Literal('add'), Type.Literal('deduct'), Type.Literal('reset'), Type.Literal('external_update'), Type.Literal('daily_grant')]),
+    kind: Type.Enum(['add', 'deduct', 'reset', 'external_update', 'daily_grant']),
     delta: Type.Integer({ description: 'The change: positive or negative, 0 for a reset of an empty balance' }),
     balance_after: Type.Integer(),
     created_at: Type.String()

@@ -1,0 +1,136 @@
+import type { Statement } from 'better-sqlite3'
+import type { Db } from '../db/open.js'
+import { type Page, type PageRequest, pageStart, toPage } from '../db/page.js'
+import { EventOutOfOrder } from '../errors.js'
+import { formatCents } from '../money.js'
+import { type AlertDetails, type EventType, type FiredAlert, type IncomingEvent, type Risk, type Thresholds, evaluate, tiers, windowLength } from './rules.js'
+
+export interface AlertProfile {
+  user_id: number
+  risk: Risk
+  overrides: Partial<Thresholds>
+  thresholds: Thresholds
+}
+
+export interface StoredEvent {
+  id: number
+  type: EventType
+  amount: string
+  time: number
+  alert_codes: number[]
+  created_at: string
+}
+
+export interface StoredAlert {
+  id: number
+  event_id: number
+  user_id: number
+  code: number
+  details: AlertDetails
+  created_at: string
+}
+
+export const alertsSql = {
+  lastTime: 'SELECT max(time) FROM events WHERE user_id = @userId',
+  latestTypes:
+    'SELECT type FROM events WHERE user_id = @userId ORDER BY time DESC, id DESC LIMIT @limit',
+  latestDeposits:
+    "SELECT amount FROM events WHERE user_id = @userId AND type = 'deposit' ORDER BY time DESC, id DESC LIMIT @limit",
+  depositWindow:
+    "SELECT coalesce(sum(amount), 0) AS total, count(*) AS count FROM events WHERE user_id = @userId AND type = 'deposit' AND time >= @from",
+  velocityWindow: 'SELECT count(*) FROM events WHERE user_id = @userId AND time >= @from',
+  insertEvent:
+    'INSERT INTO events (user_id, type, amount, time, created_at) VALUES (@userId, @type, @amount, @time, @now)',
+  insertAlert:
+    'INSERT INTO alerts (event_id, user_id, code, details, created_at) VALUES (@eventId, @userId, @code, @details, @now)',
+  profile: 'SELECT risk, overrides FROM alert_profiles WHERE user_id = @userId',
+  upsertProfile:
+    'INSERT INTO alert_profiles (user_id, risk, overrides, updated_at) VALUES (@userId, @risk, @overrides, @now) ' +
+    'ON CONFLICT (user_id) DO UPDATE SET risk = excluded.risk, overrides = excluded.overrides, updated_at = excluded.updated_at',
+  eventsPage:
+    'SELECT e.id, e.type, e.amount, e.time, e.created_at, ' +
+    '(SELECT json_group_array(code) FROM (SELECT code FROM alerts WHERE event_id = e.id ORDER BY code)) AS alert_codes ' +
+    'FROM events AS e WHERE e.user_id = @userId AND e.id < @before ORDER BY e.id DESC LIMIT @limit',
+  // One statement per filter, so each walks the index made for it rather than every alert.
+  alertsPage: 'SELECT id, event_id, user_id, code, details, created_at FROM alerts WHERE id < @before ORDER BY id DESC LIMIT @limit',
+  alertsOfUser:
+    'SELECT id, event_id, user_id, code, details, created_at FROM alerts ' +
+    'WHERE user_id = @userId AND id < @before ORDER BY id DESC LIMIT @limit',
+  alertsWithCode:
+    'SELECT id, event_id, user_id, code, details, created_at FROM alerts ' +
+    'WHERE code = @code AND id < @before ORDER BY id DESC LIMIT @limit',
+  alertsOfUserWithCode:
+    'SELECT id, event_id, user_id, code, details, created_at FROM alerts ' +
+    'WHERE user_id = @userId AND code = @code AND id < @before ORDER BY id DESC LIMIT @limit'
+}
+
+/**
+ * Events and alerts. Storing the event, evaluating the rules and storing the alerts is one
+ * IMMEDIATE transaction; the rules see only the slice of history they need, read through indexes.
+ */
+export class AlertsRepository {
+  readonly #db: Db
+  readonly #now: () => Date
+  readonly #unit: 's' | 'ms'
+  readonly #statements: { [K in keyof typeof alertsSql]: Statement }
+
+  constructor (db: Db, now: () => Date, unit: 's' | 'ms') {
+    this.#db = db
+    this.#now = now
+    this.#unit = unit
+    this.#statements = Object.fromEntries(
+      Object.entries(alertsSql).map(([name, sql]) => [name, db.prepare(sql)])
+    ) as { [K in keyof typeof alertsSql]: Statement }
+  }
+
+  profile (userId: number): AlertProfile {
+    const row = this.#statements.profile.get({ userId }) as { risk: Risk, overrides: string } | undefined
+    const risk = row?.risk ?? 'medium'
+    const overrides = JSON.parse(row?.overrides ?? '{}') as Partial<Thresholds>
+    return { user_id: userId, risk, overrides, thresholds: { ...tiers[risk], ...overrides } }
+  }
+
+  setProfile (userId: number, risk: Risk, overrides: Partial<Thresholds>): AlertProfile {
+    this.#statements.upsertProfile.run({ userId, risk, overrides: JSON.stringify(overrides), now: this.#now().toISOString() })
+    return this.profile(userId)
+  }
+
+  /** Stores the event and the alerts it raises; refuses an event older than the user's last. */
+  record (userId: number, event: IncomingEvent): FiredAlert[] {
+    const s = this.#statements
+    return this.#db.transaction(() => {
+      const last = s.lastTime.pluck().get({ userId }) as number | null
+      if (last !== null && event.time < last) throw new EventOutOfOrder(event.time, last)
+      const t = this.profile(userId).thresholds
+      const fired = evaluate(event, {
+        previousTypes: s.latestTypes.pluck().all({ userId, limit: t.consecutive_withdrawals - 1 }) as EventType[],
+        previousDeposits: s.latestDeposits.pluck().all({ userId, limit: t.increasing_deposits - 1 }) as number[],
+        depositWindow: s.depositWindow.get({ userId, from: event.time - windowLength(t.deposit_window_seconds, this.#unit) }) as { total: number, count: number },
+        velocityWindowCount: s.velocityWindow.pluck().get({ userId, from: event.time - windowLength(t.velocity_window_seconds, this.#unit) }) as number
+      }, t, this.#unit)
+      const now = this.#now().toISOString()
+      const eventId = s.insertEvent.run({ userId, ...event, now }).lastInsertRowid
+      for (const alert of fired) {
+        s.insertAlert.run({ eventId, userId, code: alert.code, details: JSON.stringify(alert.details), now })
+      }
+      return fired
+    }).immediate()
+  }
+
+  events (userId: number, page: PageRequest): Page<StoredEvent> {
+    const rows = this.#statements.eventsPage.all({ userId, before: pageStart(page), limit: page.limit + 1 }) as Array<{
+      id: number, type: EventType, amount: number, time: number, created_at: string, alert_codes: string
+    }>
+    return toPage(rows.map(row => ({ ...row, amount: formatCents(row.amount), alert_codes: JSON.parse(row.alert_codes) as number[] })), page.limit)
+  }
+
+  alerts (filter: { userId?: number | undefined, code?: number | undefined }, page: PageRequest): Page<StoredAlert> {
+    const { userId, code } = filter
+    const s = this.#statements
+    const statement = userId === undefined
+      ? (code === undefined ? s.alertsPage : s.alertsWithCode)
+      : (code === undefined ? s.alertsOfUser : s.alertsOfUserWithCode)
+    const rows = statement.all({ userId, code, before: pageStart(page), limit: page.limit + 1 }) as Array<Omit<StoredAlert, 'details'> & { details: string }>
+    return toPage(rows.map(row => ({ ...row, details: JSON.parse(row.details) as AlertDetails })), page.limit)
+  }
+}
