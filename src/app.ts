@@ -1,4 +1,6 @@
 import { readFileSync } from 'node:fs'
+import bearerAuth from '@fastify/bearer-auth'
+import helmet from '@fastify/helmet'
 import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
@@ -6,17 +8,19 @@ import { Ajv } from 'ajv'
 import ajvFormats from 'ajv-formats'
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify'
 import fp from 'fastify-plugin'
-import type { Config } from './config.js'
-import dbPlugin from './db/plugin.js'
-import errors, { toErrorBody } from './errors.js'
 import { AlertsRepository } from './alerts/repository.js'
 import alertsRoutes from './alerts/routes.js'
+import type { Config } from './config.js'
 import dailyGrant from './credits/daily-grant.js'
 import { CreditsRepository } from './credits/repository.js'
 import creditsRoutes from './credits/routes.js'
+import dbPlugin from './db/plugin.js'
+import errors, { errorBody, toErrorBody } from './errors.js'
+import { parseParameters, refuseUndeclaredQuery } from './schemas.js'
+import { IdempotencyRepository } from './idempotency/repository.js'
 import { PointsRepository } from './points/repository.js'
 import pointsRoutes from './points/routes.js'
-import systemRoutes from './system/routes.js'
+import { flushRoutes, healthRoute } from './system/routes.js'
 import { UsersRepository } from './users/repository.js'
 import usersRoutes from './users/routes.js'
 
@@ -26,6 +30,7 @@ declare module 'fastify' {
     users: UsersRepository
     credits: CreditsRepository
     alerts: AlertsRepository
+    idempotency: IdempotencyRepository
   }
 }
 
@@ -38,11 +43,11 @@ export interface AppOptions {
 
 const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }
 
-// Bodies are validated strictly: "5000" is not 5000 and unknown fields are refused, not stripped.
-// Path and query parameters arrive as text, so they are coerced.
-const addFormats = ajvFormats.default
-const bodyAjv = addFormats(new Ajv({ coerceTypes: false, useDefaults: true, removeAdditional: false, allErrors: false }))
-const paramAjv = addFormats(new Ajv({ coerceTypes: 'array', useDefaults: true, removeAdditional: false, allErrors: false }))
+// Validation never coerces or strips: "5000" is not 5000 and unknown fields are refused. Path and
+// query parameters are parsed strictly by parseParameters before they are validated.
+const ajv = ajvFormats.default(new Ajv({ coerceTypes: false, useDefaults: true, removeAdditional: false, allErrors: false }))
+
+const HOUR = 3600_000
 
 /** Builds tally without side effects: nothing listens and process.env is not read. */
 export function buildApp (config: Config, options: AppOptions = {}): FastifyInstance {
@@ -57,18 +62,22 @@ export function buildApp (config: Config, options: AppOptions = {}): FastifyInst
     }
   }).withTypeProvider<TypeBoxTypeProvider>()
 
-  app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' ? bodyAjv : paramAjv).compile(schema))
+  app.setValidatorCompiler(({ schema }) => ajv.compile(schema))
   // JSON only: a text/plain body on a JSON route is a 415, not a string that fails validation.
   app.removeContentTypeParser('text/plain')
 
   app.register(errors)
+  // Security headers on every response; the docs page sends its own CSP (staticCSP below).
+  // tally is served over plain http on localhost, so no upgrade-insecure-requests: it would send
+  // the docs page's own scripts to an https port that is not there.
+  app.register(helmet, { global: true, contentSecurityPolicy: { directives: { upgradeInsecureRequests: null } } })
   app.register(swagger, {
     openapi: {
       openapi: '3.0.3',
       info: {
         title: 'tally',
         version,
-        description: 'Reward points from many payers (spent oldest first, never negative per payer), user credits with a daily grant, and alerts on deposits and withdrawals. Every error body is {statusCode, error, message, code}; a refused request changes nothing.'
+        description: 'Reward points from many payers (spent oldest first, never negative per payer), user credits with a daily grant, and alerts on deposits and withdrawals. Every error body is {statusCode, error, message, code}; a refused request changes nothing. Write routes honour an Idempotency-Key header.'
       },
       tags: [
         { name: 'points', description: 'The default points ledger: add, spend oldest first, balance, history' },
@@ -77,16 +86,32 @@ export function buildApp (config: Config, options: AppOptions = {}): FastifyInst
         { name: 'user points', description: 'A user\'s own points ledger, with exactly the rules of the default one' },
         { name: 'alerts', description: 'Deposits and withdrawals judged by fixed rules with per-user thresholds; every event and alert kept' },
         { name: 'system', description: 'Health and maintenance' }
-      ]
+      ],
+      ...(config.apiToken !== undefined && {
+        components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+        security: [{ bearer: [] }]
+      })
     }
   })
-  app.register(swaggerUi, { routePrefix: '/docs' })
-  app.register(dbPlugin, { dbPath: config.dbPath })
+  app.register(swaggerUi, {
+    routePrefix: '/docs',
+    staticCSP: true,
+    transformStaticCSP: (header: string) => header.replace(/\s*upgrade-insecure-requests;?/, '')
+  })
+  app.register(dbPlugin, { dbPath: config.dbPath, synchronous: config.dbSynchronous })
   app.register(fp(async (app) => {
     app.decorate('points', new PointsRepository(app.db, now))
     app.decorate('users', new UsersRepository(app.db, now))
     app.decorate('credits', new CreditsRepository(app.db, now))
     app.decorate('alerts', new AlertsRepository(app.db, now, config.eventTimeUnit))
+    app.decorate('idempotency', new IdempotencyRepository(app.db, now, config.idempotencyTtlHours))
+    // Expired idempotency keys are purged at start and hourly; a lookup ignores them anyway.
+    let timer: NodeJS.Timeout | undefined
+    app.addHook('onReady', async () => {
+      app.idempotency.purge()
+      timer = setInterval(() => { app.idempotency.purge() }, HOUR).unref()
+    })
+    app.addHook('onClose', async () => { clearInterval(timer) })
   }, { name: 'repositories', dependencies: ['db'] }))
   if (config.dailyCredits.enabled) {
     // Options as a function: the repositories exist only once the plugin above has loaded.
@@ -94,12 +119,28 @@ export function buildApp (config: Config, options: AppOptions = {}): FastifyInst
   }
 
   app.register(async (app) => {
-    await app.register(systemRoutes, { allowFlush: config.allowFlush })
-    await app.register(pointsRoutes, { points: app.points })
-    await app.register(usersRoutes, { users: app.users })
-    await app.register(pointsRoutes, { points: app.points, users: app.users, prefix: '/users/:userId/points' })
-    await app.register(creditsRoutes, { credits: app.credits })
-    await app.register(alertsRoutes, { alerts: app.alerts })
+    app.addHook('onRoute', refuseUndeclaredQuery)
+    app.addHook('preValidation', parseParameters)
+    await app.register(healthRoute)
+  })
+  // Everything else: behind the bearer token when API_TOKEN is set.
+  app.register(async (app) => {
+    app.addHook('onRoute', refuseUndeclaredQuery)
+    app.addHook('preValidation', parseParameters)
+    if (config.apiToken !== undefined) {
+      await app.register(bearerAuth, {
+        keys: [config.apiToken],
+        errorResponse: () => errorBody(401, 'Send Authorization: Bearer <API_TOKEN>', 'UNAUTHORIZED'),
+        verifyErrorLogLevel: 'warn'
+      })
+    }
+    const { idempotency } = app
+    await app.register(flushRoutes, { allowFlush: config.allowFlush })
+    await app.register(pointsRoutes, { points: app.points, idempotency })
+    await app.register(usersRoutes, { users: app.users, idempotency })
+    await app.register(pointsRoutes, { points: app.points, users: app.users, idempotency, prefix: '/users/:userId/points' })
+    await app.register(creditsRoutes, { credits: app.credits, idempotency })
+    await app.register(alertsRoutes, { alerts: app.alerts, idempotency })
   })
   return app
 }

@@ -12,7 +12,10 @@ export const EnvSchema = Type.Object({
   ALLOW_FLUSH: Type.Boolean({ default: false, description: 'true or false' }),
   DAILY_CREDITS_AMOUNT: Type.Integer({ minimum: 1, maximum: 1_000_000_000, default: 5, description: 'an integer from 1 to 1000000000' }),
   DAILY_CREDITS_ENABLED: Type.Boolean({ default: true, description: 'true or false' }),
-  EVENT_TIME_UNIT: Type.Enum(['s', 'ms'], { default: 's', description: 's or ms' })
+  EVENT_TIME_UNIT: Type.Enum(['s', 'ms'], { default: 's', description: 's or ms' }),
+  API_TOKEN: Type.Optional(Type.String({ minLength: 16, maxLength: 1024, pattern: '^[\\x21-\\x7e]+$', description: 'unset, or a token of 16 to 1024 visible ASCII characters' })),
+  DB_SYNCHRONOUS: Type.Enum(['normal', 'full'], { default: 'normal', description: 'normal or full' }),
+  IDEMPOTENCY_TTL_HOURS: Type.Integer({ minimum: 1, maximum: 8760, default: 24, description: 'an integer from 1 to 8760' })
 })
 
 export type Env = Static<typeof EnvSchema>
@@ -26,6 +29,10 @@ export interface Config {
   dailyCredits: { amount: number, enabled: boolean }
   /** The unit of an event's time, and so of the alert windows. */
   eventTimeUnit: 's' | 'ms'
+  /** When set, every route but /health and the docs needs `Authorization: Bearer <token>`. */
+  apiToken: string | undefined
+  dbSynchronous: 'normal' | 'full'
+  idempotencyTtlHours: number
 }
 
 export class ConfigError extends Error {
@@ -63,6 +70,9 @@ export function loadConfig (env: Record<string, string | undefined>): Config {
     logLevel: valid.LOG_LEVEL,
     allowFlush: valid.ALLOW_FLUSH,
     dailyCredits: { amount: valid.DAILY_CREDITS_AMOUNT, enabled: valid.DAILY_CREDITS_ENABLED },
-    eventTimeUnit: valid.EVENT_TIME_UNIT
+    eventTimeUnit: valid.EVENT_TIME_UNIT,
+    apiToken: valid.API_TOKEN,
+    dbSynchronous: valid.DB_SYNCHRONOUS,
+    idempotencyTtlHours: valid.IDEMPOTENCY_TTL_HOURS
   }
 }

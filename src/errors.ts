@@ -21,6 +21,10 @@ export const EventOutOfOrder = createError<[number, number]>(
   'EVENT_OUT_OF_ORDER', 'Event time %s is before the user\'s last event at %s', 400)
 export const InvalidAmount = createError<[string]>('INVALID_AMOUNT', 'amount %s', 400)
 export const EventTimeRequired = createError('EVENT_TIME_REQUIRED', 'Send exactly one of time and t', 400)
+export const InvalidIdempotencyKey = createError(
+  'INVALID_IDEMPOTENCY_KEY', 'Idempotency-Key must be 1 to 255 visible ASCII characters, sent once', 400)
+export const IdempotencyKeyReused = createError(
+  'IDEMPOTENCY_KEY_REUSED', 'This Idempotency-Key was used for a different request (route or body)', 409)
 export const RouteNotFound = createError<[string, string]>('ROUTE_NOT_FOUND', 'Route %s %s not found', 404)
 
 // Fastify's own errors, renamed to codes that read as tally's contract.
@@ -46,6 +50,8 @@ export function errorBody (statusCode: number, message: string, code: string): E
 }
 
 export function toErrorBody (err: FastifyError): ErrorBody {
+  // Another process held the write lock past the busy timeout: nothing was written, retry.
+  if (err.code === 'SQLITE_BUSY') return errorBody(503, 'The database is busy; nothing was changed, retry', 'DATABASE_BUSY')
   const status = err.statusCode ?? 500
   if (status < 400 || status >= 500) {
     return errorBody(500, 'Internal Server Error: the request was not completed', 'INTERNAL_ERROR')

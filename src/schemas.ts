@@ -39,6 +39,42 @@ export function errorResponses (statuses: ErrorStatus[], codes: Partial<Record<E
 /** The error statuses of every route that takes a JSON body. */
 export const bodyErrors: ErrorStatus[] = [400, 413, 415]
 
+/** The header every write route honours; checked by answerOnce (INVALID_IDEMPOTENCY_KEY). */
+export const IdempotencyHeaders = Type.Object({
+  'idempotency-key': Type.Optional(Type.String({
+    description: '1 to 255 visible ASCII characters. The first request with a key is applied and its answer stored with the write; a repeat with the same route and body gets that answer (header Idempotent-Replayed: true) and applies nothing; the same key with another route or body is 409 IDEMPOTENCY_KEY_REUSED. Kept IDEMPOTENCY_TTL_HOURS (24 h).'
+  }))
+})
+
+/** For routes that take no query parameters: any is refused, so `POST /add?dry_run=true` cannot add for real. */
+export const NoQuery = Type.Object({}, { additionalProperties: false })
+
+/** onRoute hook: a route that declares no querystring takes none. */
+export function refuseUndeclaredQuery (route: { schema?: { querystring?: unknown } }): void {
+  route.schema = { ...route.schema, querystring: route.schema?.querystring ?? NoQuery }
+}
+
+const CANONICAL_INTEGER = /^-?(0|[1-9][0-9]*)$/
+
+function parseValue (value: unknown): unknown {
+  if (typeof value !== 'string') return value
+  if (CANONICAL_INTEGER.test(value)) return Number(value)
+  if (value === 'true' || value === 'false') return value === 'true'
+  return value
+}
+
+/**
+ * preValidation hook: path and query parameters arrive as text. Only a canonical integer
+ * ("42", not "42 ", "1e3", "0x10" or "042") becomes a number and only true/false a boolean;
+ * anything else stays text and so fails the schema with a clear 400, instead of Ajv's lenient
+ * coercion reading "5 " as user 5.
+ */
+export async function parseParameters (request: { params: unknown, query: unknown }): Promise<void> {
+  for (const part of [request.params, request.query] as Array<Record<string, unknown>>) {
+    for (const [name, value] of Object.entries(part)) part[name] = parseValue(value)
+  }
+}
+
 export const PageQuery = Type.Object({
   cursor: Type.Optional(Type.Integer({ minimum: 1, description: 'The `next_cursor` of the previous page; omit for the newest' })),
   limit: Type.Integer({ minimum: 1, maximum: 500, default: 50, description: 'Items per page, 1 to 500' })

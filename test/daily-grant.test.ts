@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process'
 import { join } from 'node:path'
 import t from 'tap'
 import { utcDay } from '../src/credits/daily-grant.js'
@@ -6,6 +5,7 @@ import { CreditsRepository } from '../src/credits/repository.js'
 import { migrate } from '../src/db/migrate.js'
 import { openDatabase } from '../src/db/open.js'
 import { build, get, post, tempDir } from './helper.js'
+import { runCommand } from './process.js'
 
 const on = { DAILY_CREDITS_ENABLED: 'true' }
 const at = (iso: string) => () => new Date(iso)
@@ -126,19 +126,7 @@ t.test('two connections to the same file grant once', async t => {
   t.equal(a.prepare('SELECT sum(credits) FROM users').pluck().get(), 15)
 })
 
-// `npm run credits:daily`, as a process.
-const cli = new URL('../src/cli/credits-daily.ts', import.meta.url).pathname
-function runDaily (dbPath: string): Promise<{ code: number | null, stdout: string, stderr: string }> {
-  return new Promise(resolve => {
-    const child = spawn(process.execPath, [...process.execArgv, cli], { env: { ...process.env, DB_PATH: dbPath }, stdio: ['ignore', 'pipe', 'pipe'] })
-    let stdout = ''
-    let stderr = ''
-    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000)
-    child.stdout.on('data', chunk => { stdout += String(chunk) })
-    child.stderr.on('data', chunk => { stderr += String(chunk) })
-    child.on('exit', code => { clearTimeout(timer); resolve({ code, stdout, stderr }) })
-  })
-}
+const runDaily = async (dbPath: string) => await runCommand('credits-daily', { DB_PATH: dbPath })
 
 t.test('credits:daily run twice in a row credits each user once', async t => {
   const dbPath = await seed(t, 2)
@@ -166,13 +154,7 @@ t.test('credits:daily from three processes at once still grants each user once',
 })
 
 t.test('credits:daily with a bad variable says so and exits 1', async t => {
-  const child = spawn(process.execPath, [...process.execArgv, cli], {
-    env: { ...process.env, DB_PATH: join(tempDir(t), 'x.db'), DAILY_CREDITS_AMOUNT: 'lots' },
-    stdio: ['ignore', 'pipe', 'pipe']
-  })
-  let stderr = ''
-  child.stderr.on('data', chunk => { stderr += String(chunk) })
-  const code = await new Promise(resolve => child.on('exit', resolve))
+  const { code, stderr } = await runCommand('credits-daily', { DB_PATH: join(tempDir(t), 'x.db'), DAILY_CREDITS_AMOUNT: 'lots' })
   t.equal(code, 1)
   t.equal(stderr, 'tally: invalid configuration: DAILY_CREDITS_AMOUNT must be an integer from 1 to 1000000000 (got "lots")\n')
 })

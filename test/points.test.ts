@@ -79,7 +79,7 @@ t.test('history pages with cursor and limit', async t => {
   t.strictSame(spends.body.items.map((s: { id: number }) => s.id), [3, 2])
   t.equal(spends.body.next_cursor, 2)
   t.strictSame((await get(app, '/spends?cursor=2')).body.items.map((s: { id: number }) => s.id), [1])
-  for (const bad of ['limit=0', 'limit=501', 'limit=x', 'cursor=0', 'cursor=-1', 'other=1']) {
+  for (const bad of ['limit=0', 'limit=501', 'limit=x', 'limit=5%20', 'limit=1e1', 'limit=010', 'limit=1&limit=2', 'cursor=0', 'cursor=-1', 'other=1']) {
     const res = await get(app, `/transactions?${bad}`)
     t.equal(res.status, 400, bad)
     t.equal(res.body.code, 'INVALID_REQUEST', bad)

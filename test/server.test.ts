@@ -1,39 +1,10 @@
-import { spawn } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { join } from 'node:path'
 import t from 'tap'
 import { openDatabase } from '../src/db/open.js'
 import { tempDir } from './helper.js'
-
-// The real src/server.ts in a child process, on 127.0.0.1 only, stopped by the test.
-const serverPath = new URL('../src/server.ts', import.meta.url).pathname
-
-interface Running { url: string, exited: Promise<{ code: number | null, stdout: string, stderr: string }>, kill: (signal: NodeJS.Signals) => void }
-
-function startServer (env: Record<string, string>): Running & { listening: Promise<string> } {
-  const child = spawn(process.execPath, [...process.execArgv, serverPath], {
-    env: { ...process.env, HOST: '127.0.0.1', PORT: '0', LOG_LEVEL: 'info', ...env },
-    stdio: ['ignore', 'pipe', 'pipe']
-  })
-  let stdout = ''
-  let stderr = ''
-  const timer = setTimeout(() => child.kill('SIGKILL'), 30_000) // never outlive the test
-  const listening = new Promise<string>((resolve, reject) => {
-    child.stdout.on('data', chunk => {
-      stdout += String(chunk)
-      const match = /Server listening at (http:\/\/127\.0\.0\.1:\d+)/.exec(stdout)
-      if (match) resolve(match[1]!)
-    })
-    child.on('exit', () => reject(new Error(`exited before listening: ${stderr}`)))
-  })
-  child.stderr.on('data', chunk => { stderr += String(chunk) })
-  const exited = new Promise<{ code: number | null, stdout: string, stderr: string }>(resolve => {
-    child.on('exit', code => { clearTimeout(timer); resolve({ code, stdout, stderr }) })
-  })
-  listening.catch(() => {})
-  return { url: '', exited, listening, kill: signal => child.kill(signal) }
-}
+import { startServer } from './process.js'
 
 t.test('starts, serves, and on SIGTERM finishes what it answered and closes the file cleanly', async t => {
   const dbPath = join(tempDir(t), 'app.db')

@@ -34,6 +34,8 @@ t.test('error codes: tally\'s own pass through, unknown framework ones are gener
   t.equal(toErrorBody(fastifyError('INSUFFICIENT_POINTS', 400)).code, 'INSUFFICIENT_POINTS')
   t.equal(toErrorBody(fastifyError('FST_ERR_CTP_INVALID_CONTENT_LENGTH', 400)).code, 'INVALID_CONTENT_LENGTH')
   t.equal(toErrorBody(fastifyError('ANYTHING', 302)).code, 'INTERNAL_ERROR', 'a non-error status is a bug')
+  t.strictSame(toErrorBody(Object.assign(new Error('database is locked'), { code: 'SQLITE_BUSY', name: 'SqliteError' }) as never),
+    { statusCode: 503, error: 'Service Unavailable', message: 'The database is busy; nothing was changed, retry', code: 'DATABASE_BUSY' })
 })
 
 t.test('the docs page lists every route with its contract', async t => {
@@ -163,11 +165,42 @@ t.test('a 5xx never carries internals', async t => {
 
 t.test('configuration', async t => {
   t.strictSame(loadConfig({}), {
-    port: 8000, host: '127.0.0.1', dbPath: 'data/app.db', logLevel: 'info', allowFlush: false, dailyCredits: { amount: 5, enabled: true }, eventTimeUnit: 's'
+    port: 8000,
+    host: '127.0.0.1',
+    dbPath: 'data/app.db',
+    logLevel: 'info',
+    allowFlush: false,
+    dailyCredits: { amount: 5, enabled: true },
+    eventTimeUnit: 's',
+    apiToken: undefined,
+    dbSynchronous: 'normal',
+    idempotencyTtlHours: 24
   }, 'defaults')
   t.strictSame(loadConfig({
-    PORT: '0', HOST: '0.0.0.0', DB_PATH: '/tmp/x.db', LOG_LEVEL: 'silent', ALLOW_FLUSH: 'true', PATH: '/bin', DAILY_CREDITS_AMOUNT: '7', DAILY_CREDITS_ENABLED: 'false'
-  }), { port: 0, host: '0.0.0.0', dbPath: '/tmp/x.db', logLevel: 'silent', allowFlush: true, dailyCredits: { amount: 7, enabled: false }, eventTimeUnit: 's' })
+    PORT: '0',
+    HOST: '0.0.0.0',
+    DB_PATH: '/tmp/x.db',
+    LOG_LEVEL: 'silent',
+    ALLOW_FLUSH: 'true',
+    PATH: '/bin',
+    DAILY_CREDITS_AMOUNT: '7',
+    DAILY_CREDITS_ENABLED: 'false',
+    EVENT_TIME_UNIT: 'ms',
+    API_TOKEN: 'a-token-of-20-chars!',
+    DB_SYNCHRONOUS: 'full',
+    IDEMPOTENCY_TTL_HOURS: '48'
+  }), {
+    port: 0,
+    host: '0.0.0.0',
+    dbPath: '/tmp/x.db',
+    logLevel: 'silent',
+    allowFlush: true,
+    dailyCredits: { amount: 7, enabled: false },
+    eventTimeUnit: 'ms',
+    apiToken: 'a-token-of-20-chars!',
+    dbSynchronous: 'full',
+    idempotencyTtlHours: 48
+  })
   t.equal(loadConfig({ PORT: '' }).port, 8000, 'an empty variable means the default')
   const bad: Array<[string, string, string]> = [
     ['PORT', 'abc', 'PORT must be an integer from 0 to 65535 (got "abc")'],
@@ -176,7 +209,11 @@ t.test('configuration', async t => {
     ['LOG_LEVEL', 'loud', 'LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent (got "loud")'],
     ['ALLOW_FLUSH', 'yes', 'ALLOW_FLUSH must be true or false (got "yes")'],
     ['DAILY_CREDITS_AMOUNT', '0', 'DAILY_CREDITS_AMOUNT must be an integer from 1 to 1000000000 (got "0")'],
-    ['EVENT_TIME_UNIT', 'h', 'EVENT_TIME_UNIT must be s or ms (got "h")']
+    ['EVENT_TIME_UNIT', 'h', 'EVENT_TIME_UNIT must be s or ms (got "h")'],
+    ['API_TOKEN', 'short', 'API_TOKEN must be unset, or a token of 16 to 1024 visible ASCII characters (got "short")'],
+    ['API_TOKEN', 'sixteen chars or more but spaces', 'API_TOKEN must be unset, or a token of 16 to 1024 visible ASCII characters (got "sixteen chars or more but spaces")'],
+    ['DB_SYNCHRONOUS', 'off', 'DB_SYNCHRONOUS must be normal or full (got "off")'],
+    ['IDEMPOTENCY_TTL_HOURS', '0', 'IDEMPOTENCY_TTL_HOURS must be an integer from 1 to 8760 (got "0")']
   ]
   for (const [name, value, message] of bad) {
     t.throws(() => loadConfig({ [name]: value }), new ConfigError(message), `${name}=${value}`)

@@ -1,7 +1,9 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { EventTimeRequired, InvalidAmount } from '../errors.js'
 import { formatCents, toCents } from '../money.js'
-import { PageQuery, bodyErrors, errorResponses } from '../schemas.js'
+import type { IdempotencyRepository } from '../idempotency/repository.js'
+import { answerOnce } from '../idempotency/reply.js'
+import { IdempotencyHeaders, PageQuery, bodyErrors, errorResponses } from '../schemas.js'
 import { UserIdParams } from '../users/schemas.js'
 import type { AlertProfile, AlertsRepository } from './repository.js'
 import { tiers, type Thresholds } from './rules.js'
@@ -9,6 +11,7 @@ import { AlertPage, AlertsQuery, EventBody, EventPage, EventResult, Profile, Pro
 
 export interface AlertsRoutesOptions {
   alerts: AlertsRepository
+  idempotency: IdempotencyRepository
 }
 
 // Thresholds cross the API with amounts as decimal strings and are kept in cents.
@@ -38,11 +41,12 @@ const rulesDescription =
   'amount is a decimal string ("100", "42.00"); "0.00" is INVALID_AMOUNT. Send time (or t, the original spec\'s name), not both. ' +
   `Tiers: ${tierTable}.`
 
-const alertsRoutes: FastifyPluginAsyncTypebox<AlertsRoutesOptions> = async (app, { alerts }) => {
+const alertsRoutes: FastifyPluginAsyncTypebox<AlertsRoutesOptions> = async (app, { alerts, idempotency }) => {
   app.post('/event', {
     schema: {
       tags: ['alerts'],
       summary: 'Record a deposit or withdrawal and evaluate the alert rules',
+      headers: IdempotencyHeaders,
       description: rulesDescription,
       body: EventBody,
       response: {
@@ -50,7 +54,7 @@ const alertsRoutes: FastifyPluginAsyncTypebox<AlertsRoutesOptions> = async (app,
         ...errorResponses(bodyErrors, { 400: ['INVALID_REQUEST', 'INVALID_AMOUNT', 'EVENT_TIME_REQUIRED', 'EVENT_OUT_OF_ORDER'] })
       }
     }
-  }, async (request) => {
+  }, async (request, reply) => await answerOnce(idempotency, request, reply, 200, () => {
     const { type, amount, user_id: userId, time, t } = request.body
     const when = time ?? t
     if (when === undefined || (time !== undefined && t !== undefined)) throw new EventTimeRequired()
@@ -58,7 +62,7 @@ const alertsRoutes: FastifyPluginAsyncTypebox<AlertsRoutesOptions> = async (app,
     if (cents === null || cents === 0) throw new InvalidAmount('must be greater than 0')
     const fired = alerts.record(userId, { type, amount: cents, time: when })
     return { alert: fired.length > 0, alert_codes: fired.map(a => a.code), user_id: userId }
-  })
+  }))
 
   app.get('/users/:userId/alert-profile', {
     schema: {

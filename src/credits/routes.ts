@@ -1,18 +1,21 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { PageQuery, bodyErrors, errorResponses } from '../schemas.js'
+import type { IdempotencyRepository } from '../idempotency/repository.js'
+import { answerOnce } from '../idempotency/reply.js'
+import { IdempotencyHeaders, PageQuery, bodyErrors, errorResponses } from '../schemas.js'
 import { UserIdParams } from '../users/schemas.js'
 import type { CreditsRepository } from './repository.js'
 import { Amount, CreditBalance, CreditHistoryPage, ExternalCredits } from './schemas.js'
 
 export interface CreditsRoutesOptions {
   credits: CreditsRepository
+  idempotency: IdempotencyRepository
 }
 
 const notFound = { 404: ['USER_NOT_FOUND'] }
 const tags = ['credits']
 
 /** The credit-management API, at the seed API's exact paths under /api/credits. */
-const creditsRoutes: FastifyPluginAsyncTypebox<CreditsRoutesOptions> = async (app, { credits }) => {
+const creditsRoutes: FastifyPluginAsyncTypebox<CreditsRoutesOptions> = async (app, { credits, idempotency }) => {
   app.get('/api/credits/:userId', {
     schema: {
       tags,
@@ -25,45 +28,49 @@ const creditsRoutes: FastifyPluginAsyncTypebox<CreditsRoutesOptions> = async (ap
   app.post('/api/credits/:userId/add', {
     schema: {
       tags,
+      headers: IdempotencyHeaders,
       summary: 'Add credits',
       description: 'Adds amount (≥ 1) to the balance and records an `add` entry in the history. A balance past 2^53−1 is refused (CREDITS_TOO_LARGE).',
       params: UserIdParams,
       body: Amount,
       response: { 200: CreditBalance, ...errorResponses([...bodyErrors, 404], { ...notFound, 400: ['INVALID_REQUEST', 'CREDITS_TOO_LARGE'] }) }
     }
-  }, async (request) => credits.add(request.params.userId, request.body.amount))
+  }, async (request, reply) => await answerOnce(idempotency, request, reply, 200, () => credits.add(request.params.userId, request.body.amount)))
 
   app.post('/api/credits/:userId/deduct', {
     schema: {
       tags,
+      headers: IdempotencyHeaders,
       summary: 'Deduct credits',
       description: 'Takes amount (≥ 1) from the balance; deducting exactly the balance is allowed, more is refused (INSUFFICIENT_CREDITS) and nothing changes.',
       params: UserIdParams,
       body: Amount,
       response: { 200: CreditBalance, ...errorResponses([...bodyErrors, 404], { ...notFound, 400: ['INVALID_REQUEST', 'INSUFFICIENT_CREDITS'] }) }
     }
-  }, async (request) => credits.deduct(request.params.userId, request.body.amount))
+  }, async (request, reply) => await answerOnce(idempotency, request, reply, 200, () => credits.deduct(request.params.userId, request.body.amount)))
 
   app.patch('/api/credits/:userId/reset', {
     schema: {
       tags,
+      headers: IdempotencyHeaders,
       summary: 'Reset credits to 0',
       description: 'Sets the balance to 0 and records a `reset` entry with the difference. Takes no body.',
       params: UserIdParams,
       response: { 200: CreditBalance, ...errorResponses([400, 404], notFound) }
     }
-  }, async (request) => credits.reset(request.params.userId))
+  }, async (request, reply) => await answerOnce(idempotency, request, reply, 200, () => credits.reset(request.params.userId)))
 
   app.post('/api/credits/:userId/external-update', {
     schema: {
       tags,
+      headers: IdempotencyHeaders,
       summary: 'Set credits from an external system',
       description: 'Sets the balance to credits (≥ 0) and records an `external_update` entry with the difference.',
       params: UserIdParams,
       body: ExternalCredits,
       response: { 200: CreditBalance, ...errorResponses([...bodyErrors, 404], notFound) }
     }
-  }, async (request) => credits.setExternal(request.params.userId, request.body.credits))
+  }, async (request, reply) => await answerOnce(idempotency, request, reply, 200, () => credits.setExternal(request.params.userId, request.body.credits)))
 
   app.get('/api/credits/:userId/history', {
     schema: {

@@ -8,12 +8,15 @@ export type Db = Database.Database
  * Opens (creating if needed) the SQLite file with the settings every tally connection uses:
  * WAL so sqlite3 readers and a second process can read while we write, foreign keys on, and a
  * busy timeout so a writer waits for the lock rather than failing.
+ *
+ * synchronous: with WAL, NORMAL loses nothing committed when the process crashes, but an OS
+ * crash or power loss may lose the last commits; FULL syncs every commit to disk and closes that.
  */
-export function openDatabase (path: string): Db {
+export function openDatabase (path: string, synchronous: 'normal' | 'full' = 'normal'): Db {
   if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true })
   const db = new Database(path)
   db.pragma('journal_mode = WAL')
-  db.pragma('synchronous = NORMAL')
+  db.pragma(`synchronous = ${synchronous === 'full' ? 'FULL' : 'NORMAL'}`)
   db.pragma('foreign_keys = ON')
   db.pragma('busy_timeout = 5000')
   return db

@@ -10,11 +10,12 @@ declare module 'fastify' {
 
 export interface DbPluginOptions {
   dbPath: string
+  synchronous: 'normal' | 'full'
 }
 
 /** Owns the database handle: opens and migrates it on start, closes it after the last request. */
 export default fp<DbPluginOptions>(async (app, opts) => {
-  const db = openDatabase(opts.dbPath)
+  const db = openDatabase(opts.dbPath, opts.synchronous)
   try {
     const { applied } = await migrate(db)
     if (applied.length > 0) app.log.info({ applied }, 'migrations applied')

@@ -1,7 +1,9 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyRequest } from 'fastify'
 import { InvalidTimestamp, ZeroPoints } from '../errors.js'
-import { PageQuery, bodyErrors, errorResponses, type ErrorStatus } from '../schemas.js'
+import type { IdempotencyRepository } from '../idempotency/repository.js'
+import { answerOnce } from '../idempotency/reply.js'
+import { IdempotencyHeaders, PageQuery, bodyErrors, errorResponses, type ErrorStatus } from '../schemas.js'
 import type { UsersRepository } from '../users/repository.js'
 import { UserIdParams } from '../users/schemas.js'
 import type { PointsRepository } from './repository.js'
@@ -10,6 +12,7 @@ import { parseTimestamp } from './timestamp.js'
 
 export interface PointsRoutesOptions {
   points: PointsRepository
+  idempotency: IdempotencyRepository
   /**
    * Absent: the routes serve the default ledger (0). Present: they are registered under
    * /users/:userId/points and serve that user's own ledger (ledger n is user n's), 404 for an
@@ -28,7 +31,7 @@ const addDescription =
   'RFC 3339 with a zone and at most millisecond precision (INVALID_TIMESTAMP).'
 
 /** The points ledger: add, spend, balance and their history, for the default or a user's ledger. */
-const pointsRoutes: FastifyPluginAsyncTypebox<PointsRoutesOptions> = async (app, { points, users }) => {
+const pointsRoutes: FastifyPluginAsyncTypebox<PointsRoutesOptions> = async (app, { points, users, idempotency }) => {
   const perUser = users !== undefined
   const tags = perUser ? ['user points'] : ['points']
   const params = perUser ? { params: UserIdParams } : {}
@@ -46,6 +49,7 @@ const pointsRoutes: FastifyPluginAsyncTypebox<PointsRoutesOptions> = async (app,
       schema: {
         tags,
         ...params,
+        headers: IdempotencyHeaders,
         summary: url === '/add' ? 'Add points from a payer' : 'Add points from a payer (alias of /add)',
         description: addDescription,
         body: AddBody,
@@ -54,20 +58,21 @@ const pointsRoutes: FastifyPluginAsyncTypebox<PointsRoutesOptions> = async (app,
           ...errorResponses([...bodyErrors, ...notFound], { ...codes, 400: ['INVALID_REQUEST', 'INVALID_JSON', 'EMPTY_BODY', 'ZERO_POINTS', 'INVALID_TIMESTAMP', 'INSUFFICIENT_PAYER_POINTS', 'BALANCE_TOO_LARGE'] })
         }
       }
-    }, async (request) => {
+    }, async (request, reply) => await answerOnce(idempotency, request, reply, 200, () => {
       const ledgerId = ledgerOf(request)
       const { payer, points: amount, timestamp } = request.body
       if (amount === 0) throw new ZeroPoints()
       const parsed = parseTimestamp(timestamp)
       if (!parsed.ok) throw new InvalidTimestamp(parsed.reason)
       return points.add(ledgerId, { payer, points: amount, ts: parsed.utc })
-    })
+    }))
   }
 
   app.post('/spend', {
     schema: {
       tags,
       ...params,
+      headers: IdempotencyHeaders,
       summary: 'Spend points, oldest first',
       description:
         'Draws points oldest timestamp first across all payers (equal timestamps in arrival ' +
@@ -81,7 +86,8 @@ const pointsRoutes: FastifyPluginAsyncTypebox<PointsRoutesOptions> = async (app,
         ...errorResponses([...bodyErrors, ...notFound], { ...codes, 400: ['INVALID_REQUEST', 'INVALID_JSON', 'EMPTY_BODY', 'INSUFFICIENT_POINTS'] })
       }
     }
-  }, async (request) => points.spend(ledgerOf(request), request.body.points, request.query.dry_run))
+  }, async (request, reply) => await answerOnce(idempotency, request, reply, 200,
+    () => points.spend(ledgerOf(request), request.body.points, request.query.dry_run)))
 
   app.get('/balance', {
     schema: {

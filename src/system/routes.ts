@@ -3,12 +3,12 @@ import { Type } from 'typebox'
 import { resetDatabase } from '../db/reset.js'
 import { errorResponses } from '../schemas.js'
 
-export interface SystemRoutesOptions {
+export interface FlushRoutesOptions {
   allowFlush: boolean
 }
 
-/** Health, and the guarded flush used by demos and test set-ups. */
-const systemRoutes: FastifyPluginAsyncTypebox<SystemRoutesOptions> = async (app, { allowFlush }) => {
+/** Health: open to all, even when API_TOKEN is set. */
+export const healthRoute: FastifyPluginAsyncTypebox = async (app) => {
   const roundTrip = app.db.prepare('SELECT 1').pluck()
 
   app.get('/health', {
@@ -21,7 +21,10 @@ const systemRoutes: FastifyPluginAsyncTypebox<SystemRoutesOptions> = async (app,
     roundTrip.get()
     return { status: 'ok' as const }
   })
+}
 
+/** The guarded flush used by demos and test set-ups. */
+export const flushRoutes: FastifyPluginAsyncTypebox<FlushRoutesOptions> = async (app, { allowFlush }) => {
   if (!allowFlush) return
   for (const method of ['POST', 'DELETE'] as const) {
     app.route({
@@ -41,5 +44,3 @@ const systemRoutes: FastifyPluginAsyncTypebox<SystemRoutesOptions> = async (app,
     })
   }
 }
-
-export default systemRoutes

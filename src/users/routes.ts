@@ -1,19 +1,23 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { PageQuery, bodyErrors, errorResponses } from '../schemas.js'
+import type { IdempotencyRepository } from '../idempotency/repository.js'
+import { answerOnce } from '../idempotency/reply.js'
+import { IdempotencyHeaders, PageQuery, bodyErrors, errorResponses } from '../schemas.js'
 import type { UsersRepository } from './repository.js'
 import { NewUser, User, UserIdParams, UserPage } from './schemas.js'
 
 export interface UsersRoutesOptions {
   users: UsersRepository
+  idempotency: IdempotencyRepository
 }
 
-const usersRoutes: FastifyPluginAsyncTypebox<UsersRoutesOptions> = async (app, { users }) => {
+const usersRoutes: FastifyPluginAsyncTypebox<UsersRoutesOptions> = async (app, { users, idempotency }) => {
   // POST /users/ is the same route; only /users is documented.
   for (const url of ['/users', '/users/']) {
     app.post(url, {
       schema: {
         hide: url === '/users/',
         tags: ['users'],
+        headers: IdempotencyHeaders,
         summary: 'Create a user',
         description: 'Creates a user with 0 credits and an empty points ledger. The first user of an empty database gets id 1. An email already taken, in any letter case, is refused (EMAIL_TAKEN).',
         body: NewUser,
@@ -22,7 +26,8 @@ const usersRoutes: FastifyPluginAsyncTypebox<UsersRoutesOptions> = async (app, {
           ...errorResponses([...bodyErrors, 409], { 400: ['INVALID_REQUEST', 'INVALID_JSON', 'EMPTY_BODY'], 409: ['EMAIL_TAKEN'] })
         }
       }
-    }, async (request, reply) => reply.code(201).send(users.create(request.body.email, request.body.name)))
+    }, async (request, reply) => await answerOnce(idempotency, request, reply, 201,
+      () => users.create(request.body.email, request.body.name)))
   }
 
   app.get('/users/:userId', {

@@ -1,0 +1,75 @@
+import type { Statement } from 'better-sqlite3'
+import type { Db } from '../db/open.js'
+import { IdempotencyKeyReused } from '../errors.js'
+
+export interface Outcome {
+  replayed: boolean
+  status: number
+  body: string
+}
+
+export const idempotencySql = {
+  find: 'SELECT fingerprint, status, body, created_at FROM idempotency_keys WHERE key = @key',
+  forget: 'DELETE FROM idempotency_keys WHERE key = @key',
+  remember:
+    'INSERT INTO idempotency_keys (key, fingerprint, status, body, created_at) ' +
+    'VALUES (@key, @fingerprint, @status, @body, @now)',
+  // In batches, so a large purge never holds the write lock for long.
+  purge:
+    'DELETE FROM idempotency_keys WHERE rowid IN ' +
+    '(SELECT rowid FROM idempotency_keys WHERE created_at < @cutoff LIMIT 1000)'
+}
+
+/** Stored answers to keyed write requests. */
+export class IdempotencyRepository {
+  readonly #db: Db
+  readonly #now: () => Date
+  readonly #ttlMs: number
+  readonly #find: Statement
+  readonly #forget: Statement
+  readonly #remember: Statement
+  readonly #purge: Statement
+
+  constructor (db: Db, now: () => Date, ttlHours: number) {
+    this.#db = db
+    this.#now = now
+    this.#ttlMs = ttlHours * 3600_000
+    this.#find = db.prepare(idempotencySql.find)
+    this.#forget = db.prepare(idempotencySql.forget)
+    this.#remember = db.prepare(idempotencySql.remember)
+    this.#purge = db.prepare(idempotencySql.purge)
+  }
+
+  #cutoff (): string {
+    return new Date(this.#now().getTime() - this.#ttlMs).toISOString()
+  }
+
+  /**
+   * The first request with `key` runs `work` (whose own transaction nests inside this one) and
+   * its answer is stored in the same IMMEDIATE transaction: both commit or neither does. A repeat
+   * with the same fingerprint gets the stored answer; with another, IDEMPOTENCY_KEY_REUSED. A
+   * refused request stores nothing, so its retry runs again.
+   */
+  once (key: string, fingerprint: string, status: number, work: () => string): Outcome {
+    return this.#db.transaction((): Outcome => {
+      const stored = this.#find.get({ key }) as { fingerprint: string, status: number, body: string, created_at: string } | undefined
+      if (stored !== undefined && stored.created_at >= this.#cutoff()) {
+        if (stored.fingerprint !== fingerprint) throw new IdempotencyKeyReused()
+        return { replayed: true, status: stored.status, body: stored.body }
+      }
+      // An expired key not purged yet is as good as gone.
+      if (stored !== undefined) this.#forget.run({ key })
+      const body = work()
+      this.#remember.run({ key, fingerprint, status, body, now: this.#now().toISOString() })
+      return { replayed: false, status, body }
+    }).immediate()
+  }
+
+  /** Deletes keys older than the TTL; answers how many. */
+  purge (): number {
+    const cutoff = this.#cutoff()
+    let deleted = 0
+    for (let batch = this.#purge.run({ cutoff }).changes; batch > 0; batch = this.#purge.run({ cutoff }).changes) deleted += batch
+    return deleted
+  }
+}

@@ -1,0 +1,129 @@
+import fc from 'fast-check'
+import t from 'tap'
+import { build, call, canonicalAdds, snapshot } from './helper.js'
+
+// npm run test:fuzz. Malformed and hostile requests for every route: every answer is a 4xx
+// with the error shape, never a 5xx, and the database is exactly as it was afterwards.
+
+type Method = 'GET' | 'POST' | 'PATCH' | 'PUT' | 'DELETE'
+interface Route { method: Method, path: string, body?: Record<string, unknown> }
+
+// Every route, with a valid body where it takes one: each request below breaks it on purpose.
+const routes: Route[] = [
+  { method: 'POST', path: '/add', body: { ...canonicalAdds[0] } },
+  { method: 'POST', path: '/addTransaction', body: { ...canonicalAdds[0] } },
+  { method: 'POST', path: '/spend', body: { points: 1 } },
+  { method: 'GET', path: '/balance' },
+  { method: 'GET', path: '/transactions' },
+  { method: 'GET', path: '/spends' },
+  { method: 'POST', path: '/users', body: { email: 'fuzz@example.com', name: 'Fuzz' } },
+  { method: 'GET', path: '/users' },
+  { method: 'GET', path: '/users/{id}' },
+  { method: 'POST', path: '/users/{id}/points/add', body: { ...canonicalAdds[0] } },
+  { method: 'POST', path: '/users/{id}/points/spend', body: { points: 1 } },
+  { method: 'GET', path: '/users/{id}/points/balance' },
+  { method: 'GET', path: '/users/{id}/points/transactions' },
+  { method: 'GET', path: '/api/credits/{id}' },
+  { method: 'POST', path: '/api/credits/{id}/add', body: { amount: 1 } },
+  { method: 'POST', path: '/api/credits/{id}/deduct', body: { amount: 1 } },
+  { method: 'PATCH', path: '/api/credits/{id}/reset' },
+  { method: 'POST', path: '/api/credits/{id}/external-update', body: { credits: 1 } },
+  { method: 'GET', path: '/api/credits/{id}/history' },
+  { method: 'POST', path: '/event', body: { type: 'deposit', amount: '1.00', user_id: 1, time: 999 } },
+  { method: 'GET', path: '/users/{id}/alert-profile' },
+  { method: 'PUT', path: '/users/{id}/alert-profile', body: { risk: 'high' } },
+  { method: 'GET', path: '/users/{id}/events' },
+  { method: 'GET', path: '/alerts' },
+  { method: 'GET', path: '/health' }
+]
+
+const hostileString = fc.oneof(
+  fc.string({ unit: 'binary', maxLength: 40 }),
+  fc.constantFrom("'; DROP TABLE users; --", '" OR 1=1 --', 'NaN', 'Infinity', '-Infinity', '1e309', '0x10', ' 5', '5 ', '٣', '\u0000', '%00', '../../etc/passwd', '{{7*7}}', '$ne', 'null', 'true', '9007199254740993', '-0', '１２３')
+)
+const hostileValue = fc.oneof(
+  hostileString,
+  fc.constantFrom(null, true, false, [], {}, -1, 0, 1.5, -0.5, 1e308, -1e308, 2 ** 53, -(2 ** 53), Number.MAX_VALUE),
+  fc.double(),
+  fc.object({ maxDepth: 3 }),
+  fc.array(fc.anything(), { maxLength: 5 })
+)
+// A nesting 2000 levels deep, as JSON text.
+const deep = '['.repeat(2000) + ']'.repeat(2000)
+
+interface Fuzzed { route: Route, method: Method, url: string, headers: Record<string, string>, payload?: string }
+
+const badId = fc.oneof(fc.constantFrom('0', '-1', '1.5', 'abc', '1e3', '99999999999999999999', '%20', 'null', '1;2'), hostileString.map(s => encodeURIComponent(s) || 'x'))
+
+// Breaks a request in one way that no route accepts; other parts may be hostile too.
+const fuzzed: fc.Arbitrary<Fuzzed> = fc.record({
+  route: fc.constantFrom(...routes),
+  breakage: fc.constantFrom('extra-field', 'wrong-type', 'not-an-object', 'malformed-json', 'wrong-content-type', 'oversize', 'deep', 'bad-id', 'unknown-query', 'bad-query'),
+  id: fc.constantFrom('1', '2'),
+  wrongId: badId,
+  key: hostileString,
+  value: hostileValue,
+  other: fc.anything({ maxDepth: 2 })
+}).map(({ route, breakage, id, wrongId, key, value, other }) => {
+  const hasId = route.path.includes('{id}')
+  const takesBody = route.body !== undefined
+  // A breakage the route can feel: body breakages need a body, bad ids need an id.
+  if (!takesBody && !['bad-id', 'unknown-query', 'bad-query'].includes(breakage)) breakage = 'unknown-query'
+  if (breakage === 'bad-id' && !hasId) breakage = 'unknown-query'
+  if (breakage === 'bad-query' && route.method !== 'GET') breakage = 'unknown-query'
+  const path = route.path.replace('{id}', breakage === 'bad-id' ? wrongId : id)
+  const headers: Record<string, string> = { 'content-type': 'application/json' }
+  let url = path
+  let payload: string | undefined = takesBody ? JSON.stringify(route.body) : undefined
+  const fields = Object.keys(route.body ?? {})
+  switch (breakage) {
+    case 'extra-field': payload = JSON.stringify({ ...route.body, [`x${key}`]: value }); break
+    case 'wrong-type': {
+      // Replace one field with a value of another type than the schema's.
+      const field = fields[Math.abs(JSON.stringify(value).length) % fields.length]!
+      const original = route.body![field]
+      const wrong = typeof value === typeof original ? (typeof original === 'string' ? 12345 : String(value)) : value
+      payload = JSON.stringify({ ...route.body, [field]: wrong })
+      break
+    }
+    case 'not-an-object': payload = JSON.stringify([other, value]); break
+    case 'malformed-json': payload = `${JSON.stringify(route.body).slice(0, -1)}${key.replace(/[}\]]/g, '')},`; break
+    case 'wrong-content-type': headers['content-type'] = fc.sample(fc.constantFrom('text/plain', 'application/x-www-form-urlencoded', 'multipart/form-data; boundary=x', 'application/xml', 'text/html'), 1)[0]!; break
+    case 'oversize': payload = JSON.stringify({ ...route.body, pad: 'x'.repeat(1024 * 1024) }); break
+    case 'deep': payload = `{"a":${deep}}`; break
+    case 'bad-id': break
+    case 'unknown-query': url = `${path}?${encodeURIComponent(`zz${key}`)}=${encodeURIComponent(String(value))}`; break
+    case 'bad-query': url = `${path}?limit=${encodeURIComponent(typeof value === 'number' && Number.isInteger(value) && value >= 1 && value <= 500 ? 'x' : String(value))}`; break
+  }
+  return { route, method: route.method, url, headers, ...(payload !== undefined && { payload }) }
+})
+
+t.test('hostile requests to every route: always a 4xx with the error shape, nothing changes', async t => {
+  const app = await build(t)
+  // Some data to protect: users, points, credits, events.
+  await call(app, { method: 'POST', url: '/users', payload: { email: 'ada@example.com', name: 'Ada' } })
+  for (const add of canonicalAdds) await call(app, { method: 'POST', url: '/add', payload: add })
+  await call(app, { method: 'POST', url: '/users/1/points/add', payload: canonicalAdds[0] })
+  await call(app, { method: 'POST', url: '/api/credits/1/add', payload: { amount: 10 } })
+  await call(app, { method: 'POST', url: '/event', payload: { type: 'withdraw', amount: '500', user_id: 1, time: 1000 } })
+  const before = snapshot(app)
+
+  let tried = 0
+  const failures: string[] = []
+  await fc.assert(fc.asyncProperty(fuzzed, async request => {
+    tried++
+    const res = await app.inject({ method: request.method, url: request.url, headers: request.headers, ...(request.payload !== undefined && { payload: request.payload }) })
+    let body: any
+    try { body = JSON.parse(res.body) } catch { body = res.body }
+    const shaped = typeof body === 'object' && body !== null && Object.keys(body).sort().join() === 'code,error,message,statusCode' &&
+      body.statusCode === res.statusCode && typeof body.code === 'string' && typeof body.message === 'string'
+    if (res.statusCode < 400 || res.statusCode >= 500 || !shaped) {
+      failures.push(`${request.method} ${request.url} ${(request.payload ?? '').slice(0, 200)} -> ${res.statusCode} ${res.body.slice(0, 200)}`)
+      return false
+    }
+    return true
+  }), { numRuns: 3000 })
+  t.comment(`fuzz: ${tried} hostile requests tried`)
+  t.strictSame(failures, [], 'every answer a 4xx with the error shape')
+  t.strictSame(snapshot(app), before, 'the database is exactly as it was')
+})
