@@ -6,7 +6,7 @@ import swaggerUi from '@fastify/swagger-ui'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { Ajv } from 'ajv'
 import ajvFormats from 'ajv-formats'
-import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify'
+import Fastify, { LogController, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify'
 import fp from 'fastify-plugin'
 import { AlertsRepository } from './alerts/repository.js'
 import alertsRoutes from './alerts/routes.js'
@@ -53,7 +53,12 @@ const HOUR = 3600_000
 export function buildApp (config: Config, options: AppOptions = {}): FastifyInstance {
   const now = options.now ?? (() => new Date())
   const app = Fastify({
-    logger: options.logger ?? { level: config.logLevel },
+    logger: options.logger ?? {
+      level: config.logLevel,
+      ...(config.logPretty && { transport: { target: 'pino-pretty', options: { translateTime: 'SYS:standard', ignore: 'pid,hostname' } } })
+    },
+    // One line per request, written when it is answered (below), not two.
+    logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: 1024 * 1024,
     // Errors the router raises before any route runs (a malformed URL) get the same shape.
     frameworkErrors: (err: FastifyError, _request: FastifyRequest, reply: FastifyReply) => {
@@ -66,6 +71,9 @@ export function buildApp (config: Config, options: AppOptions = {}): FastifyInst
   // JSON only: a text/plain body on a JSON route is a 415, not a string that fails validation.
   app.removeContentTypeParser('text/plain')
 
+  app.addHook('onResponse', async (request, reply) => {
+    request.log.info({ method: request.method, url: request.url, statusCode: reply.statusCode, ms: Math.round(reply.elapsedTime * 100) / 100 }, 'request')
+  })
   app.register(errors)
   // Security headers on every response; the docs page sends its own CSP (staticCSP below).
   // tally is served over plain http on localhost, so no upgrade-insecure-requests: it would send
@@ -96,7 +104,10 @@ export function buildApp (config: Config, options: AppOptions = {}): FastifyInst
   app.register(swaggerUi, {
     routePrefix: '/docs',
     staticCSP: true,
-    transformStaticCSP: (header: string) => header.replace(/\s*upgrade-insecure-requests;?/, '')
+    // Swagger UI sets inline styles (never inline scripts): allow those, and no https upgrade.
+    transformStaticCSP: (header: string) => header
+      .replace(/\s*upgrade-insecure-requests;?/, '')
+      .replace(/style-src ([^;]*);/, "style-src $1 'unsafe-inline';")
   })
   app.register(dbPlugin, { dbPath: config.dbPath, synchronous: config.dbSynchronous })
   app.register(fp(async (app) => {

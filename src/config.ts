@@ -15,7 +15,8 @@ export const EnvSchema = Type.Object({
   EVENT_TIME_UNIT: Type.Enum(['s', 'ms'], { default: 's', description: 's or ms' }),
   API_TOKEN: Type.Optional(Type.String({ minLength: 16, maxLength: 1024, pattern: '^[\\x21-\\x7e]+$', description: 'unset, or a token of 16 to 1024 visible ASCII characters' })),
   DB_SYNCHRONOUS: Type.Enum(['normal', 'full'], { default: 'normal', description: 'normal or full' }),
-  IDEMPOTENCY_TTL_HOURS: Type.Integer({ minimum: 1, maximum: 8760, default: 24, description: 'an integer from 1 to 8760' })
+  IDEMPOTENCY_TTL_HOURS: Type.Integer({ minimum: 1, maximum: 8760, default: 24, description: 'an integer from 1 to 8760' }),
+  LOG_PRETTY: Type.Boolean({ default: false, description: 'true or false' })
 })
 
 export type Env = Static<typeof EnvSchema>
@@ -33,6 +34,8 @@ export interface Config {
   apiToken: string | undefined
   dbSynchronous: 'normal' | 'full'
   idempotencyTtlHours: number
+  /** Human-readable logs through pino-pretty (a dev dependency) instead of JSON lines. */
+  logPretty: boolean
 }
 
 export class ConfigError extends Error {
@@ -73,6 +76,7 @@ export function loadConfig (env: Record<string, string | undefined>): Config {
     eventTimeUnit: valid.EVENT_TIME_UNIT,
     apiToken: valid.API_TOKEN,
     dbSynchronous: valid.DB_SYNCHRONOUS,
-    idempotencyTtlHours: valid.IDEMPOTENCY_TTL_HOURS
+    idempotencyTtlHours: valid.IDEMPOTENCY_TTL_HOURS,
+    logPretty: valid.LOG_PRETTY
   }
 }

@@ -14,6 +14,14 @@ t.test('GET /health answers after a database round trip', async t => {
   t.strictSame(res.body, { status: 'ok' })
 })
 
+t.test('GET /live answers without touching the database', async t => {
+  const app = await build(t)
+  app.db.close()
+  const res = await get(app, '/live')
+  t.equal(res.status, 200)
+  t.strictSame(res.body, { status: 'live' })
+})
+
 t.test('unknown routes are 404 with the error shape', async t => {
   const app = await build(t)
   const res = await get(app, '/nope?x=1')
@@ -51,7 +59,7 @@ t.test('the docs page lists every route with its contract', async t => {
     'DELETE /flushDB',
     'GET /alerts',
     'GET /api/credits/{userId}', 'GET /api/credits/{userId}/history',
-    'GET /balance', 'GET /health', 'GET /spends', 'GET /transactions',
+    'GET /balance', 'GET /health', 'GET /live', 'GET /spends', 'GET /transactions',
     'GET /users', 'GET /users/{userId}', 'GET /users/{userId}/alert-profile', 'GET /users/{userId}/events',
     'GET /users/{userId}/points/balance', 'GET /users/{userId}/points/spends', 'GET /users/{userId}/points/transactions',
     'PATCH /api/credits/{userId}/reset',
@@ -174,7 +182,8 @@ t.test('configuration', async t => {
     eventTimeUnit: 's',
     apiToken: undefined,
     dbSynchronous: 'normal',
-    idempotencyTtlHours: 24
+    idempotencyTtlHours: 24,
+    logPretty: false
   }, 'defaults')
   t.strictSame(loadConfig({
     PORT: '0',
@@ -188,7 +197,8 @@ t.test('configuration', async t => {
     EVENT_TIME_UNIT: 'ms',
     API_TOKEN: 'a-token-of-20-chars!',
     DB_SYNCHRONOUS: 'full',
-    IDEMPOTENCY_TTL_HOURS: '48'
+    IDEMPOTENCY_TTL_HOURS: '48',
+    LOG_PRETTY: 'true'
   }), {
     port: 0,
     host: '0.0.0.0',
@@ -199,7 +209,8 @@ t.test('configuration', async t => {
     eventTimeUnit: 'ms',
     apiToken: 'a-token-of-20-chars!',
     dbSynchronous: 'full',
-    idempotencyTtlHours: 48
+    idempotencyTtlHours: 48,
+    logPretty: true
   })
   t.equal(loadConfig({ PORT: '' }).port, 8000, 'an empty variable means the default')
   const bad: Array<[string, string, string]> = [

@@ -1,4 +1,4 @@
-import type { Statement } from 'better-sqlite3'
+import type { Statement, Transaction } from 'better-sqlite3'
 import type { Db } from '../db/open.js'
 import { type Page, type PageRequest, pageStart, toPage } from '../db/page.js'
 import { EventOutOfOrder } from '../errors.js'
@@ -73,6 +73,7 @@ export class AlertsRepository {
   readonly #now: () => Date
   readonly #unit: 's' | 'ms'
   readonly #statements: { [K in keyof typeof alertsSql]: Statement }
+  readonly #recordTx: Transaction<(userId: number, event: IncomingEvent) => FiredAlert[]>
 
   constructor (db: Db, now: () => Date, unit: 's' | 'ms') {
     this.#db = db
@@ -81,6 +82,7 @@ export class AlertsRepository {
     this.#statements = Object.fromEntries(
       Object.entries(alertsSql).map(([name, sql]) => [name, db.prepare(sql)])
     ) as { [K in keyof typeof alertsSql]: Statement }
+    this.#recordTx = db.transaction((userId: number, event: IncomingEvent) => this.#recordInTransaction(userId, event))
   }
 
   profile (userId: number): AlertProfile {
@@ -97,24 +99,26 @@ export class AlertsRepository {
 
   /** Stores the event and the alerts it raises; refuses an event older than the user's last. */
   record (userId: number, event: IncomingEvent): FiredAlert[] {
+    return this.#recordTx.immediate(userId, event)
+  }
+
+  #recordInTransaction (userId: number, event: IncomingEvent): FiredAlert[] {
     const s = this.#statements
-    return this.#db.transaction(() => {
-      const last = s.lastTime.pluck().get({ userId }) as number | null
-      if (last !== null && event.time < last) throw new EventOutOfOrder(event.time, last)
-      const t = this.profile(userId).thresholds
-      const fired = evaluate(event, {
-        previousTypes: s.latestTypes.pluck().all({ userId, limit: t.consecutive_withdrawals - 1 }) as EventType[],
-        previousDeposits: s.latestDeposits.pluck().all({ userId, limit: t.increasing_deposits - 1 }) as number[],
-        depositWindow: s.depositWindow.get({ userId, from: event.time - windowLength(t.deposit_window_seconds, this.#unit) }) as { total: number, count: number },
-        velocityWindowCount: s.velocityWindow.pluck().get({ userId, from: event.time - windowLength(t.velocity_window_seconds, this.#unit) }) as number
-      }, t, this.#unit)
-      const now = this.#now().toISOString()
-      const eventId = s.insertEvent.run({ userId, ...event, now }).lastInsertRowid
-      for (const alert of fired) {
-        s.insertAlert.run({ eventId, userId, code: alert.code, details: JSON.stringify(alert.details), now })
-      }
-      return fired
-    }).immediate()
+    const last = s.lastTime.pluck().get({ userId }) as number | null
+    if (last !== null && event.time < last) throw new EventOutOfOrder(event.time, last)
+    const t = this.profile(userId).thresholds
+    const fired = evaluate(event, {
+      previousTypes: s.latestTypes.pluck().all({ userId, limit: t.consecutive_withdrawals - 1 }) as EventType[],
+      previousDeposits: s.latestDeposits.pluck().all({ userId, limit: t.increasing_deposits - 1 }) as number[],
+      depositWindow: s.depositWindow.get({ userId, from: event.time - windowLength(t.deposit_window_seconds, this.#unit) }) as { total: number, count: number },
+      velocityWindowCount: s.velocityWindow.pluck().get({ userId, from: event.time - windowLength(t.velocity_window_seconds, this.#unit) }) as number
+    }, t, this.#unit)
+    const now = this.#now().toISOString()
+    const eventId = s.insertEvent.run({ userId, ...event, now }).lastInsertRowid
+    for (const alert of fired) {
+      s.insertAlert.run({ eventId, userId, code: alert.code, details: JSON.stringify(alert.details), now })
+    }
+    return fired
   }
 
   events (userId: number, page: PageRequest): Page<StoredEvent> {

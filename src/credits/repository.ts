@@ -1,4 +1,4 @@
-import type { Statement } from 'better-sqlite3'
+import type { Statement, Transaction } from 'better-sqlite3'
 import type { Db } from '../db/open.js'
 import { type Page, type PageRequest, pageStart, toPage } from '../db/page.js'
 import { CreditsTooLarge, InsufficientCredits, UserNotFound } from '../errors.js'
@@ -64,6 +64,7 @@ export class CreditsRepository {
   readonly #grantAll: Statement
   readonly #creditGrant: Statement
   readonly #insertRun: Statement
+  readonly #changeTx: Transaction<(userId: number, kind: CreditKind, next: (credits: number) => number) => CreditBalance>
 
   constructor (db: Db, now: () => Date) {
     this.#db = db
@@ -76,6 +77,14 @@ export class CreditsRepository {
     this.#grantAll = db.prepare(creditsSql.grantAll).pluck()
     this.#creditGrant = db.prepare(creditsSql.creditGrant).pluck()
     this.#insertRun = db.prepare(creditsSql.insertRun)
+    this.#changeTx = db.transaction((userId: number, kind: CreditKind, next: (credits: number) => number) => {
+      const { credits } = this.get(userId)
+      const balanceAfter = next(credits)
+      const now = this.#now().toISOString()
+      this.#setBalance.run({ userId, credits: balanceAfter, now })
+      this.#insertEntry.run({ userId, kind, delta: balanceAfter - credits, balanceAfter, now })
+      return { user_id: userId, credits: balanceAfter, updated_at: now }
+    })
   }
 
   get (userId: number): CreditBalance {
@@ -109,14 +118,7 @@ export class CreditsRepository {
 
   /** One balance change and its history entry; `next` may refuse by throwing. */
   #change (userId: number, kind: CreditKind, next: (credits: number) => number): CreditBalance {
-    return this.#db.transaction(() => {
-      const { credits } = this.get(userId)
-      const balanceAfter = next(credits)
-      const now = this.#now().toISOString()
-      this.#setBalance.run({ userId, credits: balanceAfter, now })
-      this.#insertEntry.run({ userId, kind, delta: balanceAfter - credits, balanceAfter, now })
-      return { user_id: userId, credits: balanceAfter, updated_at: now }
-    }).immediate()
+    return this.#changeTx.immediate(userId, kind, next)
   }
 
   history (userId: number, page: PageRequest): Page<CreditEntry> {

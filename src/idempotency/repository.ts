@@ -1,4 +1,4 @@
-import type { Statement } from 'better-sqlite3'
+import type { Statement, Transaction } from 'better-sqlite3'
 import type { Db } from '../db/open.js'
 import { IdempotencyKeyReused } from '../errors.js'
 
@@ -29,6 +29,7 @@ export class IdempotencyRepository {
   readonly #forget: Statement
   readonly #remember: Statement
   readonly #purge: Statement
+  readonly #onceTx: Transaction<(key: string, fingerprint: string, status: number, work: () => string) => Outcome>
 
   constructor (db: Db, now: () => Date, ttlHours: number) {
     this.#db = db
@@ -38,6 +39,18 @@ export class IdempotencyRepository {
     this.#forget = db.prepare(idempotencySql.forget)
     this.#remember = db.prepare(idempotencySql.remember)
     this.#purge = db.prepare(idempotencySql.purge)
+    this.#onceTx = db.transaction((key: string, fingerprint: string, status: number, work: () => string): Outcome => {
+      const stored = this.#find.get({ key }) as { fingerprint: string, status: number, body: string, created_at: string } | undefined
+      if (stored !== undefined && stored.created_at >= this.#cutoff()) {
+        if (stored.fingerprint !== fingerprint) throw new IdempotencyKeyReused()
+        return { replayed: true, status: stored.status, body: stored.body }
+      }
+      // An expired key not purged yet is as good as gone.
+      if (stored !== undefined) this.#forget.run({ key })
+      const body = work()
+      this.#remember.run({ key, fingerprint, status, body, now: this.#now().toISOString() })
+      return { replayed: false, status, body }
+    })
   }
 
   #cutoff (): string {
@@ -51,18 +64,7 @@ export class IdempotencyRepository {
    * refused request stores nothing, so its retry runs again.
    */
   once (key: string, fingerprint: string, status: number, work: () => string): Outcome {
-    return this.#db.transaction((): Outcome => {
-      const stored = this.#find.get({ key }) as { fingerprint: string, status: number, body: string, created_at: string } | undefined
-      if (stored !== undefined && stored.created_at >= this.#cutoff()) {
-        if (stored.fingerprint !== fingerprint) throw new IdempotencyKeyReused()
-        return { replayed: true, status: stored.status, body: stored.body }
-      }
-      // An expired key not purged yet is as good as gone.
-      if (stored !== undefined) this.#forget.run({ key })
-      const body = work()
-      this.#remember.run({ key, fingerprint, status, body, now: this.#now().toISOString() })
-      return { replayed: false, status, body }
-    }).immediate()
+    return this.#onceTx.immediate(key, fingerprint, status, work)
   }
 
   /** Deletes keys older than the TTL; answers how many. */

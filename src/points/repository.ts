@@ -1,4 +1,4 @@
-import type { Statement } from 'better-sqlite3'
+import type { Statement, Transaction } from 'better-sqlite3'
 import type { Db } from '../db/open.js'
 import { type Page, type PageRequest, pageStart, toPage } from '../db/page.js'
 import { BalanceTooLarge, InsufficientPayerPoints, InsufficientPoints } from '../errors.js'
@@ -146,6 +146,9 @@ export class PointsRepository {
   readonly #adjustmentDrawsOf: Statement
   readonly #spendsPage: Statement
   readonly #spendDrawsOf: Statement
+  // Transaction functions are built once, like the statements: a request only calls them.
+  readonly #addTx: Transaction<(ledgerId: number, add: NewAdd) => StoredAdd>
+  readonly #spendTx: Transaction<(ledgerId: number, points: number, dryRun: boolean) => PayerPoints[]>
 
   constructor (db: Db, now: () => Date) {
     this.#db = db
@@ -170,31 +173,35 @@ export class PointsRepository {
     this.#adjustmentDrawsOf = db.prepare(pointsSql.adjustmentDrawsOf)
     this.#spendsPage = db.prepare(pointsSql.spendsPage)
     this.#spendDrawsOf = db.prepare(pointsSql.spendDrawsOf)
+    this.#addTx = db.transaction((ledgerId: number, add: NewAdd) => this.#addInTransaction(ledgerId, add))
+    this.#spendTx = db.transaction((ledgerId: number, points: number, dryRun: boolean) => this.#spendInTransaction(ledgerId, points, dryRun))
   }
 
   /** Stores an add. A negative add draws its payer's oldest points down, or is refused whole. */
   add (ledgerId: number, add: NewAdd): StoredAdd {
-    return this.#db.transaction(() => {
-      const createdAt = this.#now().toISOString()
-      const balance = (this.#balanceOf.get({ ledgerId, payer: add.payer }) as number | undefined) ?? 0
-      if (add.points > 0) {
-        if (balance + add.points > MAX) throw new BalanceTooLarge(`payer ${add.payer}`)
-        const total = this.#ledgerTotal.get({ ledgerId }) as number
-        if (total + add.points > MAX) throw new BalanceTooLarge('the ledger')
-      } else if (balance < -add.points) {
-        throw new InsufficientPayerPoints(add.payer, balance, -add.points)
-      }
-      const id = Number(this.#insertTransaction.run({ ledgerId, ...add, createdAt }).lastInsertRowid)
-      if (add.points > 0) {
-        this.#insertLot.run({ id, ledgerId, ...add })
-        this.#moveAdjustmentsOnto(ledgerId, id, add, createdAt)
-        this.#creditBalance.run({ ledgerId, payer: add.payer, points: add.points })
-      } else {
-        this.#adjustOldestFirst(ledgerId, id, add, createdAt)
-        this.#debitBalance.run({ ledgerId, payer: add.payer, points: -add.points })
-      }
-      return { id, payer: add.payer, points: add.points, timestamp: formatTimestamp(add.ts) }
-    }).immediate()
+    return this.#addTx.immediate(ledgerId, add)
+  }
+
+  #addInTransaction (ledgerId: number, add: NewAdd): StoredAdd {
+    const createdAt = this.#now().toISOString()
+    const balance = (this.#balanceOf.get({ ledgerId, payer: add.payer }) as number | undefined) ?? 0
+    if (add.points > 0) {
+      if (balance + add.points > MAX) throw new BalanceTooLarge(`payer ${add.payer}`)
+      const total = this.#ledgerTotal.get({ ledgerId }) as number
+      if (total + add.points > MAX) throw new BalanceTooLarge('the ledger')
+    } else if (balance < -add.points) {
+      throw new InsufficientPayerPoints(add.payer, balance, -add.points)
+    }
+    const id = Number(this.#insertTransaction.run({ ledgerId, ...add, createdAt }).lastInsertRowid)
+    if (add.points > 0) {
+      this.#insertLot.run({ id, ledgerId, ...add })
+      this.#moveAdjustmentsOnto(ledgerId, id, add, createdAt)
+      this.#creditBalance.run({ ledgerId, payer: add.payer, points: add.points })
+    } else {
+      this.#adjustOldestFirst(ledgerId, id, add, createdAt)
+      this.#debitBalance.run({ ledgerId, payer: add.payer, points: -add.points })
+    }
+    return { id, payer: add.payer, points: add.points, timestamp: formatTimestamp(add.ts) }
   }
 
   /** A negative add takes its points from the payer's oldest lots that still have points. */
@@ -247,24 +254,25 @@ export class PointsRepository {
    * A dry run answers the same without writing.
    */
   spend (ledgerId: number, points: number, dryRun = false): PayerPoints[] {
-    const run = this.#db.transaction(() => {
-      const total = this.#ledgerTotal.get({ ledgerId }) as number
-      if (total < points) throw new InsufficientPoints(points, total)
-      const takes = this.#takeOldestFirst(this.#spendableLots, { ledgerId }, points)
-      if (!dryRun) {
-        const spendId = Number(this.#insertSpend.run({ ledgerId, points, createdAt: this.#now().toISOString() }).lastInsertRowid)
-        takes.forEach((take, i) => {
-          this.#spendFromLot.run({ lotId: take.lotId, points: take.points })
-          this.#insertSpendDraw.run({ spendId, seq: i + 1, lotId: take.lotId, points: take.points })
-        })
-      }
-      const byPayer = new Map<string, number>()
-      for (const take of takes) byPayer.set(take.payer, (byPayer.get(take.payer) ?? 0) + take.points)
-      const result = [...byPayer].map(([payer, drawn]) => ({ payer, points: -drawn }))
-      if (!dryRun) for (const { payer, points } of result) this.#debitBalance.run({ ledgerId, payer, points: -points })
-      return result
-    })
-    return dryRun ? run.deferred() : run.immediate()
+    return dryRun ? this.#spendTx.deferred(ledgerId, points, dryRun) : this.#spendTx.immediate(ledgerId, points, dryRun)
+  }
+
+  #spendInTransaction (ledgerId: number, points: number, dryRun: boolean): PayerPoints[] {
+    const total = this.#ledgerTotal.get({ ledgerId }) as number
+    if (total < points) throw new InsufficientPoints(points, total)
+    const takes = this.#takeOldestFirst(this.#spendableLots, { ledgerId }, points)
+    if (!dryRun) {
+      const spendId = Number(this.#insertSpend.run({ ledgerId, points, createdAt: this.#now().toISOString() }).lastInsertRowid)
+      takes.forEach((take, i) => {
+        this.#spendFromLot.run({ lotId: take.lotId, points: take.points })
+        this.#insertSpendDraw.run({ spendId, seq: i + 1, lotId: take.lotId, points: take.points })
+      })
+    }
+    const byPayer = new Map<string, number>()
+    for (const take of takes) byPayer.set(take.payer, (byPayer.get(take.payer) ?? 0) + take.points)
+    const result = [...byPayer].map(([payer, drawn]) => ({ payer, points: -drawn }))
+    if (!dryRun) for (const { payer, points } of result) this.#debitBalance.run({ ledgerId, payer, points: -points })
+    return result
   }
 
   /** Every payer of the ledger with its balance, zero included, sorted by payer. */

@@ -38,7 +38,7 @@ export const SpendBody = Type.Object({
 }, { additionalProperties: false, examples: [{ points: 5000 }] })
 
 export const SpendQuery = Type.Object({
-  dry_run: Type.Boolean({ default: false, description: 'true: answer what the spend would draw, change nothing' })
+  dry_run: Type.Optional(Type.Boolean({ default: false, description: 'true: answer what the spend would draw, change nothing' }))
 }, { additionalProperties: false })
 
 export const PayerPoints = Type.Object({

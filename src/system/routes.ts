@@ -7,9 +7,18 @@ export interface FlushRoutesOptions {
   allowFlush: boolean
 }
 
-/** Health: open to all, even when API_TOKEN is set. */
+/** Liveness and health: open to all, even when API_TOKEN is set. */
 export const healthRoute: FastifyPluginAsyncTypebox = async (app) => {
   const roundTrip = app.db.prepare('SELECT 1').pluck()
+
+  app.get('/live', {
+    schema: {
+      tags: ['system'],
+      summary: 'Liveness: the process answers (no database work)',
+      description: 'For a supervisor\'s liveness probe, and the baseline of npm run bench. /health is the readiness check.',
+      response: { 200: Type.Object({ status: Type.Literal('live') }), ...errorResponses([]) }
+    }
+  }, async () => ({ status: 'live' as const }))
 
   app.get('/health', {
     schema: {
