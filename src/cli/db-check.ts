@@ -11,8 +11,8 @@ await runCli(async () => {
   if (!existsSync(dbPath)) throw new Error(`${dbPath} does not exist`)
   const db = openDatabase(dbPath)
   try {
-    process.stderr.write(`checking ${dbPath}…\n`)
-    const problems = checkInvariants(db)
+    process.stderr.write(`checking ${dbPath}\n`)
+    const problems = checkInvariants(db, check => process.stderr.write(`  ${check}…\n`))
     if (problems.length > 0) throw new Error(`${problems.length} problem(s):\n  ${problems.join('\n  ')}`)
     return `${dbPath}: every invariant holds`
   } finally {

@@ -20,6 +20,7 @@ const creditsRoutes: FastifyPluginAsyncTypebox<CreditsRoutesOptions> = async (ap
     schema: {
       tags,
       summary: 'A user\'s credit balance',
+      description: 'Read from the user row, which every change updates with its history entry in one transaction. Credits are granted daily (DAILY_CREDITS_AMOUNT, 5) at 00:00 UTC, at most once per user per day.',
       params: UserIdParams,
       response: { 200: CreditBalance, ...errorResponses([400, 404], notFound) }
     }

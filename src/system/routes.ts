@@ -23,7 +23,8 @@ export const healthRoute: FastifyPluginAsyncTypebox = async (app) => {
   app.get('/health', {
     schema: {
       tags: ['system'],
-      summary: 'Liveness with a database round trip',
+      summary: 'Readiness: answers after a database round trip',
+      description: 'Open even when API_TOKEN is set. 200 once the database answers.',
       response: { 200: Type.Object({ status: Type.Literal('ok') }), ...errorResponses([]) }
     }
   }, async () => {

@@ -34,6 +34,7 @@ const usersRoutes: FastifyPluginAsyncTypebox<UsersRoutesOptions> = async (app, {
     schema: {
       tags: ['users'],
       summary: 'One user',
+      description: 'The user with their current credit balance. An unknown id is 404 USER_NOT_FOUND.',
       params: UserIdParams,
       response: { 200: User, ...errorResponses([400, 404], { 404: ['USER_NOT_FOUND'] }) }
     }
@@ -43,6 +44,7 @@ const usersRoutes: FastifyPluginAsyncTypebox<UsersRoutesOptions> = async (app, {
     schema: {
       tags: ['users'],
       summary: 'All users, newest first',
+      description: 'Paginated: pass the previous page\'s next_cursor as cursor; limit 1 to 500 (50).',
       querystring: PageQuery,
       response: { 200: UserPage, ...errorResponses([400]) }
     }
