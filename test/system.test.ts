@@ -72,6 +72,7 @@ t.test('the docs page lists every route with its contract', async t => {
   for (const [path, methods] of Object.entries(spec.paths as Record<string, Record<string, any>>)) {
     for (const [method, op] of Object.entries(methods)) {
       t.ok(op.summary, `${method} ${path} has a summary`)
+      t.ok(op.description, `${method} ${path} describes its rule`)
       t.ok(op.tags?.length, `${method} ${path} has tags`)
       t.ok(op.responses['200'] ?? op.responses['201'], `${method} ${path} documents its success`)
       t.ok(op.responses['500'], `${method} ${path} documents its 500`)

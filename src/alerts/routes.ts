@@ -96,6 +96,7 @@ const alertsRoutes: FastifyPluginAsyncTypebox<AlertsRoutesOptions> = async (app,
     schema: {
       tags: ['alerts'],
       summary: 'A user\'s events, newest first, with the codes each fired',
+      description: 'Every deposit and withdrawal recorded for this user id (a user record is not required), with the alert codes it fired. Paginated with cursor and limit.',
       params: UserIdParams,
       querystring: PageQuery,
       response: { 200: EventPage, ...errorResponses([400]) }
