@@ -1,6 +1,7 @@
 import t from 'tap'
 import { alertsSql } from '../src/alerts/repository.js'
 import { creditsSql } from '../src/credits/repository.js'
+import { idempotencySql } from '../src/idempotency/repository.js'
 import { pointsSql } from '../src/points/repository.js'
 import { usersSql } from '../src/users/repository.js'
 import { build } from './helper.js'
@@ -9,12 +10,12 @@ import { build } from './helper.js'
 // through an index, and the spend, negative-add and balance reads use the ones made for them.
 const params = Object.fromEntries([
   ['ledgerId', 0], ['payer', 'P'], ['ts', '2022-01-01T00:00:00.000Z'], ['lotId', 1], ['ids', '[1]'], ['before', 10],
-  ['limit', 10], ['userId', 1], ['id', 1], ['emailKey', 'a@example.com'], ['day', '2026-11-22'], ['from', 0], ['code', 30]
+  ['limit', 10], ['userId', 1], ['id', 1], ['emailKey', 'a@example.com'], ['day', '2026-11-22'], ['from', 0], ['code', 30], ['key', 'k']
 ])
 
 t.test('no query scans a table or sorts the history', async t => {
   const app = await build(t)
-  const plans = Object.entries({ ...pointsSql, ...usersSql, ...creditsSql, ...alertsSql })
+  const plans = Object.entries({ ...pointsSql, ...usersSql, ...creditsSql, ...alertsSql, ...idempotencySql })
     .filter(([, sql]) => sql.startsWith('SELECT'))
     .map(([name, sql]) => ({
       name,
@@ -43,5 +44,6 @@ t.test('no query scans a table or sorts the history', async t => {
   t.equal(plan('latestDeposits'), 'SEARCH events USING INDEX events_user_type_time (user_id=? AND type=?)')
   t.equal(plan('lastTime'), 'SEARCH events USING COVERING INDEX events_user_time (user_id=?)')
   t.equal(plan('alertsOfUserWithCode'), 'SEARCH alerts USING INDEX alerts_user_code (user_id=? AND code=? AND id<?)')
+  t.equal(plan('find'), 'SEARCH idempotency_keys USING INDEX sqlite_autoindex_idempotency_keys_1 (key=?)', 'a key is found by its primary key')
   t.match(plan('eventsPage'), /^SEARCH e USING INDEX events_user_id \(user_id=\? AND id<\?\)/, 'events page by index, no sort')
 })
