@@ -51,6 +51,9 @@ const hostileValue = fc.oneof(
 // A nesting 2000 levels deep, as JSON text.
 const deep = '['.repeat(2000) + ']'.repeat(2000)
 
+// Any generated value as text; String() throws on objects without a prototype.
+const asText = (value: unknown): string => typeof value === 'string' ? value : JSON.stringify(value) ?? 'undefined'
+
 interface Fuzzed { route: Route, method: Method, url: string, headers: Record<string, string>, payload?: string }
 
 const badId = fc.oneof(fc.constantFrom('0', '-1', '1.5', 'abc', '1e3', '99999999999999999999', '%20', 'null', '1;2'), hostileString.map(s => encodeURIComponent(s) || 'x'))
@@ -82,7 +85,7 @@ const fuzzed: fc.Arbitrary<Fuzzed> = fc.record({
       // Replace one field with a value of another type than the schema's.
       const field = fields[Math.abs(JSON.stringify(value).length) % fields.length]!
       const original = route.body![field]
-      const wrong = typeof value === typeof original ? (typeof original === 'string' ? 12345 : String(value)) : value
+      const wrong = typeof value === typeof original ? (typeof original === 'string' ? 12345 : asText(value)) : value
       payload = JSON.stringify({ ...route.body, [field]: wrong })
       break
     }
@@ -92,8 +95,8 @@ const fuzzed: fc.Arbitrary<Fuzzed> = fc.record({
     case 'oversize': payload = JSON.stringify({ ...route.body, pad: 'x'.repeat(1024 * 1024) }); break
     case 'deep': payload = `{"a":${deep}}`; break
     case 'bad-id': break
-    case 'unknown-query': url = `${path}?${encodeURIComponent(`zz${key}`)}=${encodeURIComponent(String(value))}`; break
-    case 'bad-query': url = `${path}?limit=${encodeURIComponent(typeof value === 'number' && Number.isInteger(value) && value >= 1 && value <= 500 ? 'x' : String(value))}`; break
+    case 'unknown-query': url = `${path}?${encodeURIComponent(`zz${key}`)}=${encodeURIComponent(asText(value))}`; break
+    case 'bad-query': url = `${path}?limit=${encodeURIComponent(typeof value === 'number' && Number.isInteger(value) && value >= 1 && value <= 500 ? 'x' : asText(value))}`; break
   }
   return { route, method: route.method, url, headers, ...(payload !== undefined && { payload }) }
 })
