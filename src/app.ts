@@ -15,6 +15,7 @@ import dailyGrant from './credits/daily-grant.js'
 import { CreditsRepository } from './credits/repository.js'
 import creditsRoutes from './credits/routes.js'
 import dbPlugin from './db/plugin.js'
+import writeQueue from './db/write-queue.js'
 import errors, { errorBody, toErrorBody } from './errors.js'
 import { parseParameters, refuseUndeclaredQuery } from './schemas.js'
 import { IdempotencyRepository } from './idempotency/repository.js'
@@ -110,6 +111,7 @@ export function buildApp (config: Config, options: AppOptions = {}): FastifyInst
       .replace(/style-src ([^;]*);/, "style-src $1 'unsafe-inline';")
   })
   app.register(dbPlugin, { dbPath: config.dbPath, synchronous: config.dbSynchronous })
+  app.register(writeQueue)
   app.register(fp(async (app) => {
     app.decorate('points', new PointsRepository(app.db, now))
     app.decorate('users', new UsersRepository(app.db, now))

@@ -6,7 +6,8 @@ import type { IdempotencyRepository } from './repository.js'
 const VALID_KEY = /^[\x21-\x7e]{1,255}$/
 
 /**
- * Answers a write route. Without an Idempotency-Key header: runs `work` and sends its result.
+ * Answers a write route, through the group commit (app.writes): the answer is sent only once the
+ * write is committed. Without an Idempotency-Key header: runs `work` and sends its result.
  * With one: runs it at most once per key (see IdempotencyRepository.once); a replay carries
  * `Idempotent-Replayed: true`. The result is serialized by the route's own response schema,
  * so the stored answer is byte for byte what the first caller got.
@@ -16,13 +17,14 @@ export async function answerOnce (
 ): Promise<FastifyReply> {
   // A string by the route's header schema (a repeated header is refused there).
   const key = request.headers['idempotency-key'] as string | undefined
-  if (key === undefined) return await reply.code(status).send(work())
+  const { writes } = request.server
+  if (key === undefined) return await reply.code(status).send(await writes.run(work))
   if (!VALID_KEY.test(key)) throw new InvalidIdempotencyKey()
   const fingerprint = createHash('sha256')
     .update(`${request.method} ${request.url}\n${JSON.stringify(request.body ?? null)}`)
     .digest('hex')
   const serialize = reply.getSerializationFunction(String(status))!
-  const outcome = idempotency.once(key, fingerprint, status, () => serialize(work() as Record<string, unknown>))
+  const outcome = await writes.run(() => idempotency.once(key, fingerprint, status, () => serialize(work() as Record<string, unknown>)))
   if (outcome.replayed) reply.header('idempotent-replayed', 'true')
   return await reply.code(outcome.status).type('application/json; charset=utf-8').send(outcome.body)
 }
