@@ -79,8 +79,10 @@ export class AlertsRepository {
     this.#db = db
     this.#now = now
     this.#unit = unit
+    // These answer one value (or a list of values) per row: plucked once, here.
+    const plucked = new Set(['lastTime', 'latestTypes', 'latestDeposits', 'velocityWindow'])
     this.#statements = Object.fromEntries(
-      Object.entries(alertsSql).map(([name, sql]) => [name, db.prepare(sql)])
+      Object.entries(alertsSql).map(([name, sql]) => [name, plucked.has(name) ? db.prepare(sql).pluck() : db.prepare(sql)])
     ) as { [K in keyof typeof alertsSql]: Statement }
     this.#recordTx = db.transaction((userId: number, event: IncomingEvent) => this.#recordInTransaction(userId, event))
   }
@@ -104,14 +106,14 @@ export class AlertsRepository {
 
   #recordInTransaction (userId: number, event: IncomingEvent): FiredAlert[] {
     const s = this.#statements
-    const last = s.lastTime.pluck().get({ userId }) as number | null
+    const last = s.lastTime.get({ userId }) as number | null
     if (last !== null && event.time < last) throw new EventOutOfOrder(event.time, last)
     const t = this.profile(userId).thresholds
     const fired = evaluate(event, {
-      previousTypes: s.latestTypes.pluck().all({ userId, limit: t.consecutive_withdrawals - 1 }) as EventType[],
-      previousDeposits: s.latestDeposits.pluck().all({ userId, limit: t.increasing_deposits - 1 }) as number[],
+      previousTypes: s.latestTypes.all({ userId, limit: t.consecutive_withdrawals - 1 }) as EventType[],
+      previousDeposits: s.latestDeposits.all({ userId, limit: t.increasing_deposits - 1 }) as number[],
       depositWindow: s.depositWindow.get({ userId, from: event.time - windowLength(t.deposit_window_seconds, this.#unit) }) as { total: number, count: number },
-      velocityWindowCount: s.velocityWindow.pluck().get({ userId, from: event.time - windowLength(t.velocity_window_seconds, this.#unit) }) as number
+      velocityWindowCount: s.velocityWindow.get({ userId, from: event.time - windowLength(t.velocity_window_seconds, this.#unit) }) as number
     }, t, this.#unit)
     const now = this.#now().toISOString()
     const eventId = s.insertEvent.run({ userId, ...event, now }).lastInsertRowid

@@ -1,5 +1,5 @@
 import type { Statement, Transaction } from 'better-sqlite3'
-import type { Db } from '../db/open.js'
+import { transactionRunner, type Db, type TransactionRunner } from '../db/open.js'
 import { type Page, type PageRequest, pageStart, toPage } from '../db/page.js'
 import { CreditsTooLarge, InsufficientCredits, UserNotFound } from '../errors.js'
 
@@ -64,6 +64,7 @@ export class CreditsRepository {
   readonly #grantAll: Statement
   readonly #creditGrant: Statement
   readonly #insertRun: Statement
+  readonly #tx: TransactionRunner
   readonly #changeTx: Transaction<(userId: number, kind: CreditKind, next: (credits: number) => number) => CreditBalance>
 
   constructor (db: Db, now: () => Date) {
@@ -77,6 +78,7 @@ export class CreditsRepository {
     this.#grantAll = db.prepare(creditsSql.grantAll).pluck()
     this.#creditGrant = db.prepare(creditsSql.creditGrant).pluck()
     this.#insertRun = db.prepare(creditsSql.insertRun)
+    this.#tx = transactionRunner(db)
     this.#changeTx = db.transaction((userId: number, kind: CreditKind, next: (credits: number) => number) => {
       const { credits } = this.get(userId)
       const balanceAfter = next(credits)
@@ -122,10 +124,10 @@ export class CreditsRepository {
   }
 
   history (userId: number, page: PageRequest): Page<CreditEntry> {
-    return this.#db.transaction(() => {
+    return this.#tx.deferred(() => {
       this.get(userId)
       return toPage(this.#history.all({ userId, before: pageStart(page), limit: page.limit + 1 }) as CreditEntry[], page.limit)
-    }).deferred()
+    })
   }
 
   /** Whether any grant ran for this UTC day ('YYYY-MM-DD'). */

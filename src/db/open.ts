@@ -4,6 +4,24 @@ import Database from 'better-sqlite3'
 
 export type Db = Database.Database
 
+export interface TransactionRunner {
+  deferred: <T>(work: () => T) => T
+  immediate: <T>(work: () => T) => T
+}
+
+/**
+ * A transaction function built once (better-sqlite3 builds a new one on every db.transaction
+ * call), running whatever closure it is given: for repositories whose reads or writes take a
+ * closure of the request's own values.
+ */
+export function transactionRunner (db: Db): TransactionRunner {
+  const run = db.transaction((work: () => unknown) => work())
+  return {
+    deferred: <T>(work: () => T): T => run.deferred(work) as T,
+    immediate: <T>(work: () => T): T => run.immediate(work) as T
+  }
+}
+
 /**
  * Opens (creating if needed) the SQLite file with the settings every tally connection uses:
  * WAL so sqlite3 readers and a second process can read while we write, foreign keys on, and a

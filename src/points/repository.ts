@@ -1,5 +1,5 @@
 import type { Statement, Transaction } from 'better-sqlite3'
-import type { Db } from '../db/open.js'
+import { transactionRunner, type Db, type TransactionRunner } from '../db/open.js'
 import { type Page, type PageRequest, pageStart, toPage } from '../db/page.js'
 import { BalanceTooLarge, InsufficientPayerPoints, InsufficientPoints } from '../errors.js'
 import { formatTimestamp } from './timestamp.js'
@@ -124,7 +124,6 @@ function groupDraws (rows: DrawRow[]): Map<number, Draw[]> {
  * history. Every write is one IMMEDIATE transaction; a thrown domain error rolls it back whole.
  */
 export class PointsRepository {
-  readonly #db: Db
   readonly #now: () => Date
   readonly #insertTransaction: Statement
   readonly #insertLot: Statement
@@ -149,9 +148,9 @@ export class PointsRepository {
   // Transaction functions are built once, like the statements: a request only calls them.
   readonly #addTx: Transaction<(ledgerId: number, add: NewAdd) => StoredAdd>
   readonly #spendTx: Transaction<(ledgerId: number, points: number, dryRun: boolean) => PayerPoints[]>
+  readonly #tx: TransactionRunner
 
   constructor (db: Db, now: () => Date) {
-    this.#db = db
     this.#now = now
     this.#insertTransaction = db.prepare(pointsSql.insertTransaction)
     this.#insertLot = db.prepare(pointsSql.insertLot)
@@ -173,6 +172,7 @@ export class PointsRepository {
     this.#adjustmentDrawsOf = db.prepare(pointsSql.adjustmentDrawsOf)
     this.#spendsPage = db.prepare(pointsSql.spendsPage)
     this.#spendDrawsOf = db.prepare(pointsSql.spendDrawsOf)
+    this.#tx = transactionRunner(db)
     this.#addTx = db.transaction((ledgerId: number, add: NewAdd) => this.#addInTransaction(ledgerId, add))
     this.#spendTx = db.transaction((ledgerId: number, points: number, dryRun: boolean) => this.#spendInTransaction(ledgerId, points, dryRun))
   }
@@ -284,7 +284,7 @@ export class PointsRepository {
   listTransactions (ledgerId: number, page: PageRequest): Page<{
     id: number, payer: string, points: number, timestamp: string, created_at: string, remaining: number | null, drawn_from: Draw[]
   }> {
-    return this.#db.transaction(() => {
+    return this.#tx.deferred(() => {
       const { items, next_cursor: nextCursor } = toPage(this.#transactionsPage.all({ ledgerId, before: pageStart(page), limit: page.limit + 1 }) as Array<{
         id: number, payer: string, points: number, ts: string, created_at: string, remaining: number | null
       }>, page.limit)
@@ -304,12 +304,12 @@ export class PointsRepository {
         })),
         next_cursor: nextCursor
       }
-    }).deferred()
+    })
   }
 
   /** The ledger's spends, newest first, each with the adds it drew from. */
   listSpends (ledgerId: number, page: PageRequest): Page<{ id: number, points: number, created_at: string, drawn_from: Draw[] }> {
-    return this.#db.transaction(() => {
+    return this.#tx.deferred(() => {
       const { items, next_cursor: nextCursor } = toPage(this.#spendsPage.all({ ledgerId, before: pageStart(page), limit: page.limit + 1 }) as Array<{
         id: number, points: number, created_at: string
       }>, page.limit)
@@ -321,6 +321,6 @@ export class PointsRepository {
         items: items.map(row => ({ ...row, drawn_from: draws.get(row.id)! })),
         next_cursor: nextCursor
       }
-    }).deferred()
+    })
   }
 }

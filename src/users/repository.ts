@@ -1,5 +1,5 @@
 import type { Statement } from 'better-sqlite3'
-import type { Db } from '../db/open.js'
+import { transactionRunner, type Db, type TransactionRunner } from '../db/open.js'
 import { EmailTaken, UserNotFound } from '../errors.js'
 import { type Page, type PageRequest, pageStart, toPage } from '../db/page.js'
 
@@ -24,7 +24,7 @@ export const usersSql = {
 
 /** Users: created once per email (in any letter case), read, listed. */
 export class UsersRepository {
-  readonly #db: Db
+  readonly #tx: TransactionRunner
   readonly #now: () => Date
   readonly #insert: Statement
   readonly #byEmailKey: Statement
@@ -33,7 +33,7 @@ export class UsersRepository {
   readonly #page: Statement
 
   constructor (db: Db, now: () => Date) {
-    this.#db = db
+    this.#tx = transactionRunner(db)
     this.#now = now
     this.#insert = db.prepare(usersSql.insert)
     this.#byEmailKey = db.prepare(usersSql.byEmailKey)
@@ -43,12 +43,12 @@ export class UsersRepository {
   }
 
   create (email: string, name: string): User {
-    return this.#db.transaction(() => {
+    return this.#tx.immediate(() => {
       // The UNIQUE index on email_key backs this check.
       const emailKey = email.toLowerCase()
       if (this.#byEmailKey.get({ emailKey }) !== undefined) throw new EmailTaken(email)
       return this.#insert.get({ email, emailKey, name, now: this.#now().toISOString() }) as User
-    }).immediate()
+    })
   }
 
   get (id: number): User {
