@@ -22,6 +22,7 @@ import { IdempotencyRepository } from './idempotency/repository.js'
 import { PointsRepository } from './points/repository.js'
 import pointsRoutes from './points/routes.js'
 import { flushRoutes, healthRoute } from './system/routes.js'
+import shutdown from './system/shutdown.js'
 import { UsersRepository } from './users/repository.js'
 import usersRoutes from './users/routes.js'
 
@@ -61,6 +62,8 @@ export function buildApp (config: Config, options: AppOptions = {}): FastifyInst
     // One line per request, written when it is answered (below), not two.
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: 1024 * 1024,
+    // The shutdown plugin answers requests that arrive while closing, in tally's error shape.
+    return503OnClosing: false,
     // Errors the router raises before any route runs (a malformed URL) get the same shape.
     frameworkErrors: (err: FastifyError, _request: FastifyRequest, reply: FastifyReply) => {
       const body = toErrorBody(err)
@@ -76,6 +79,7 @@ export function buildApp (config: Config, options: AppOptions = {}): FastifyInst
     request.log.info({ method: request.method, url: request.url, statusCode: reply.statusCode, ms: Math.round(reply.elapsedTime * 100) / 100 }, 'request')
   })
   app.register(errors)
+  app.register(shutdown)
   // Security headers on every response; the docs page sends its own CSP (staticCSP below).
   // tally is served over plain http on localhost, so no upgrade-insecure-requests: it would send
   // the docs page's own scripts to an https port that is not there.

@@ -25,6 +25,8 @@ export const InvalidIdempotencyKey = createError(
   'INVALID_IDEMPOTENCY_KEY', 'Idempotency-Key must be 1 to 255 visible ASCII characters, sent once', 400)
 export const IdempotencyKeyReused = createError(
   'IDEMPOTENCY_KEY_REUSED', 'This Idempotency-Key was used for a different request (route or body)', 409)
+export const ShuttingDown = createError(
+  'SHUTTING_DOWN', 'The service is shutting down; nothing was changed, retry once it is back', 503)
 export const RouteNotFound = createError<[string, string]>('ROUTE_NOT_FOUND', 'Route %s %s not found', 404)
 
 // Fastify's own errors, renamed to codes that read as tally's contract.
@@ -52,6 +54,7 @@ export function errorBody (statusCode: number, message: string, code: string): E
 export function toErrorBody (err: FastifyError): ErrorBody {
   // Another process held the write lock past the busy timeout: nothing was written, retry.
   if (err.code === 'SQLITE_BUSY') return errorBody(503, 'The database is busy; nothing was changed, retry', 'DATABASE_BUSY')
+  if (err instanceof ShuttingDown) return errorBody(503, err.message, err.code)
   const status = err.statusCode ?? 500
   if (status < 400 || status >= 500) {
     return errorBody(500, 'Internal Server Error: the request was not completed', 'INTERNAL_ERROR')
