@@ -246,7 +246,23 @@ t.test('rules in isolation: each alone at its threshold', async t => {
   t.strictSame(evaluate({ type: 'withdraw', amount: 1, time: 5 }, { ...quiet, previousTypes: ['withdraw'] }, m, 's'), [])
 })
 
-t.test('the SQL-backed evaluation equals a plain in-memory evaluation (fast-check)', async t => {
+/** Every page of a paginated history, following next_cursor: the ids in order. */
+async function pageAll (app: App, url: string): Promise<number[]> {
+  const ids: number[] = []
+  for (let next: string | null = url; next !== null;) {
+    const res = await get(app, next)
+    if (res.status !== 200) throw new Error(`${next}: ${res.status} ${JSON.stringify(res.body)}`)
+    ids.push(...(res.body.items as Array<{ id: number }>).map(item => item.id))
+    next = res.body.next_cursor === null ? null : `${url.replace(/&cursor=\d+/, '')}&cursor=${String(res.body.next_cursor)}`
+  }
+  return ids
+}
+
+function same (actual: unknown, expected: unknown, what: string): void {
+  if (JSON.stringify(actual) !== JSON.stringify(expected)) throw new Error(`${what}: ${JSON.stringify(actual)}, expected ${JSON.stringify(expected)}`)
+}
+
+t.test('the SQL-backed evaluation equals a plain in-memory evaluation, and its history pages exactly (fast-check)', async t => {
   const app = await build(t)
   const arbitraryEvent = fc.record({
     userId: fc.integer({ min: 1, max: 3 }),
@@ -261,6 +277,7 @@ t.test('the SQL-backed evaluation equals a plain in-memory evaluation (fast-chec
     for (const userId of [1, 2, 3]) await call(app, { method: 'PUT', url: `/users/${userId}/alert-profile`, payload: { risk } })
     const seen = new Map<number, ModelEvent[]>()
     const clock = new Map<number, number>()
+    const stored: Array<{ id: number, userId: number, codes: number[] }> = []
     for (const e of events) {
       const time = (clock.get(e.userId) ?? 0) + e.gap
       clock.set(e.userId, time)
@@ -272,6 +289,23 @@ t.test('the SQL-backed evaluation equals a plain in-memory evaluation (fast-chec
         throw new Error(`${JSON.stringify(next)} after ${JSON.stringify(previous)}: ${JSON.stringify(res.body)} vs ${JSON.stringify(expected)}`)
       }
       seen.set(e.userId, [...previous, next])
+      stored.push({ id: stored.length + 1, userId: e.userId, codes: expected })
+    }
+    // The histories page exactly, newest first, however users interleave and times tie.
+    for (const userId of [1, 2, 3]) {
+      const own = stored.filter(e => e.userId === userId).reverse()
+      same(await pageAll(app, `/users/${userId}/events?limit=3`), own.map(e => e.id), `user ${userId}'s events`)
+      // Any cursor, even another user's event: exactly the user's events with a smaller id.
+      const cursor = 1 + (events.length >> 1)
+      same(await pageAll(app, `/users/${userId}/events?limit=2&cursor=${cursor}`), own.filter(e => e.id < cursor).map(e => e.id),
+        `user ${userId}'s events before ${cursor}`)
+      const alerts = await pageAll(app, `/alerts?user_id=${userId}&limit=2`)
+      same(alerts.length, own.reduce((n, e) => n + e.codes.length, 0), `user ${userId}'s alerts`)
+      for (const code of [30, 123, 300, 500, 1100]) {
+        const ids = await pageAll(app, `/alerts?user_id=${userId}&code=${code}&limit=2`)
+        same(ids.length, own.filter(e => e.codes.includes(code)).length, `user ${userId}'s alerts with code ${code}`)
+        if (ids.some((id, i) => i > 0 && id >= ids[i - 1]!)) throw new Error(`alerts not newest first: ${JSON.stringify(ids)}`)
+      }
     }
     return true
   }), { numRuns: 200 })

@@ -47,10 +47,14 @@ export const alertsSql = {
   upsertProfile:
     'INSERT INTO alert_profiles (user_id, risk, overrides, updated_at) VALUES (@userId, @risk, @overrides, @now) ' +
     'ON CONFLICT (user_id) DO UPDATE SET risk = excluded.risk, overrides = excluded.overrides, updated_at = excluded.updated_at',
+  // Pages by id, walking events_user_time: per user, (time, id) order is id order. Bounding time
+  // by the cursor event's own time lets the walk start at the cursor; `id < @before` keeps the
+  // answer exact for any cursor (one from another user only makes the walk longer).
   eventsPage:
     'SELECT e.id, e.type, e.amount, e.time, e.created_at, ' +
     '(SELECT json_group_array(code) FROM (SELECT code FROM alerts WHERE event_id = e.id ORDER BY code)) AS alert_codes ' +
-    'FROM events AS e WHERE e.user_id = @userId AND e.id < @before ORDER BY e.id DESC LIMIT @limit',
+    'FROM events AS e WHERE e.user_id = @userId AND e.time <= coalesce((SELECT time FROM events WHERE id = @before AND ' +
+    'user_id = @userId), 9223372036854775807) AND e.id < @before ORDER BY e.time DESC, e.id DESC LIMIT @limit',
   // One statement per filter, so each walks the index made for it rather than every alert.
   alertsPage: 'SELECT id, event_id, user_id, code, details, created_at FROM alerts WHERE id < @before ORDER BY id DESC LIMIT @limit',
   alertsOfUser:
@@ -59,9 +63,11 @@ export const alertsSql = {
   alertsWithCode:
     'SELECT id, event_id, user_id, code, details, created_at FROM alerts ' +
     'WHERE code = @code AND id < @before ORDER BY id DESC LIMIT @limit',
+  // The unary + keeps alerts_code (every user's alerts of that code) out of it: this walks the
+  // user's own entries of alerts_user and checks the code in the index.
   alertsOfUserWithCode:
     'SELECT id, event_id, user_id, code, details, created_at FROM alerts ' +
-    'WHERE user_id = @userId AND code = @code AND id < @before ORDER BY id DESC LIMIT @limit'
+    'WHERE user_id = @userId AND +code = @code AND id < @before ORDER BY id DESC LIMIT @limit'
 }
 
 /**
