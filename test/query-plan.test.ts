@@ -40,9 +40,13 @@ t.test('no query scans a table or sorts the history', async t => {
   // The alert rules read windows and the latest events of one user through indexes.
   t.equal(plan('depositWindow'), 'SEARCH events USING COVERING INDEX events_user_deposits (user_id=? AND time>?)')
   t.equal(plan('velocityWindow'), 'SEARCH events USING COVERING INDEX events_user_time (user_id=? AND time>?)')
-  t.equal(plan('latestTypes'), 'SEARCH events USING COVERING INDEX events_user_time (user_id=?)')
+  t.equal(plan('latestEvents'), 'SEARCH events USING COVERING INDEX events_user_time (user_id=?)')
+  // The repository runs these two with the limit written in: the plan is the same.
+  for (const name of ['latestEvents', 'latestDeposits'] as const) {
+    const literal = app.db.prepare(`EXPLAIN QUERY PLAN ${alertsSql[name].replace('@limit', '2')}`).all(params) as Array<{ detail: string }>
+    t.equal(literal.map(row => row.detail).join(' | '), plan(name), `${name} with a literal LIMIT`)
+  }
   t.equal(plan('latestDeposits'), 'SEARCH events USING COVERING INDEX events_user_deposits (user_id=?)')
-  t.equal(plan('lastTime'), 'SEARCH events USING COVERING INDEX events_user_time (user_id=?)')
   t.equal(plan('alertsOfUser'), 'SEARCH alerts USING INDEX alerts_user (user_id=? AND id<?)')
   // Not alerts_code, which holds every user's alerts of the code: only this user's are walked.
   t.equal(plan('alertsOfUserWithCode'), 'SEARCH alerts USING INDEX alerts_user (user_id=? AND id<?)')
