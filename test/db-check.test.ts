@@ -39,6 +39,7 @@ t.test('each broken invariant is named', async t => {
     UPDATE point_lots SET adjusted = 0, remaining = remaining + 200 WHERE transaction_id = 5;
     UPDATE users SET credits = 11 WHERE id = 1;
     INSERT INTO credit_entries (user_id, kind, delta, balance_after, created_at) VALUES (99, 'add', 1, 1, 'x');
+    INSERT INTO payer_balances (ledger_id, payer, balance) VALUES (8, 'LOST', 3);
   `)
   const problems = checkInvariants(db)
   t.strictSame(problems.sort(), [
@@ -46,6 +47,9 @@ t.test('each broken invariant is named', async t => {
     'credit_entries row 2: refers to a missing users row',
     'ledger 0 payer DANNON: balance 1000 but its lots hold 1200',
     'ledger 0 payer UNILEVER: balance 1 but its lots hold 0',
+    'ledger 0: total 6300 but its payers hold 6301',
+    'ledger 8 payer LOST: balance 3 but its lots hold 0',
+    'ledger 8: total 0 but its payers hold 3',
     'ledger 7 payer GHOST: lots but no balance row',
     'lot 4: 4700 spent but spends drew 0',
     'lot 5: 0 taken by negative adds but their draws say 200',
@@ -86,13 +90,13 @@ t.test('npm run db:check: exit 0 on a sound file, 1 and the problems on a broken
   t.equal(good.code, 0)
   t.equal(good.stdout, `${dbPath}: every invariant holds\n`)
   t.match(good.stderr, new RegExp(`^checking ${dbPath}\\n {2}SQLite integrity and foreign keys…\\n {2}balances match their lots…\\n`))
-  t.equal(good.stderr.split('\n').filter(line => line.endsWith('…')).length, 11, 'each check shows as it runs')
+  t.equal(good.stderr.split('\n').filter(line => line.endsWith('…')).length, 12, 'each check shows as it runs')
   const db = openDatabase(dbPath)
   db.prepare("UPDATE payer_balances SET balance = 7 WHERE payer = 'DANNON'").run()
   db.close()
   const bad = await runCommand('db-check', { DB_PATH: dbPath })
   t.equal(bad.code, 1)
-  t.match(bad.stderr, /tally: Error: 1 problem\(s\):\n {2}ledger 0 payer DANNON: balance 7 but its lots hold 1000\n/)
+  t.match(bad.stderr, /tally: Error: 2 problem\(s\):\n {2}ledger 0 payer DANNON: balance 7 but its lots hold 1000\n {2}ledger 0: total 6300 but its payers hold 5307\n/)
   const missing = await runCommand('db-check', { DB_PATH: join(tempDir(t), 'nope.db') })
   t.equal(missing.code, 1)
   t.match(missing.stderr, /does not exist/)

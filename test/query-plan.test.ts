@@ -32,7 +32,7 @@ t.test('no query scans a table or sorts the history', async t => {
   t.equal(plan('payerSpendableLots'), 'SEARCH point_lots USING INDEX point_lots_payer_spendable (ledger_id=? AND payer=?)')
   t.equal(plan('adjustedNewerLots'), 'SEARCH point_lots USING INDEX point_lots_adjusted (ledger_id=? AND payer=? AND ts>?)')
   t.equal(plan('balances'), 'SEARCH payer_balances USING PRIMARY KEY (ledger_id=?)', 'balance reads maintained rows')
-  t.equal(plan('ledgerTotal'), 'SEARCH payer_balances USING PRIMARY KEY (ledger_id=?)')
+  t.equal(plan('ledgerTotal'), 'SEARCH ledger_totals USING INTEGER PRIMARY KEY (rowid=?)', 'a ledger\'s total is one maintained row, not a sum over its payers')
   t.equal(plan('balanceOf'), 'SEARCH payer_balances USING PRIMARY KEY (ledger_id=? AND payer=?)')
   t.equal(plan('history'), 'SEARCH credit_entries USING INDEX credit_entries_user (user_id=? AND id<?)', 'credit history pages by index')
   t.equal(plan('byEmailKey'), 'SEARCH users USING COVERING INDEX sqlite_autoindex_users_1 (email_key=?)')

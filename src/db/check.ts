@@ -11,6 +11,13 @@ const checks: Array<{ name: string, sql: string, say: (row: any) => string }> = 
     say: r => `ledger ${r.ledger_id} payer ${r.payer}: balance ${r.balance} but its lots hold ${r.held}`
   },
   {
+    name: 'ledger totals match their payers',
+    sql: 'SELECT ledger_id, coalesce(t.balance, 0) AS total, coalesce(p.held, 0) AS held FROM ledger_totals AS t ' +
+      'FULL JOIN (SELECT ledger_id, sum(balance) AS held FROM payer_balances GROUP BY ledger_id) AS p USING (ledger_id) ' +
+      'WHERE coalesce(t.balance, 0) <> coalesce(p.held, 0)',
+    say: r => `ledger ${r.ledger_id}: total ${r.total} but its payers hold ${r.held}`
+  },
+  {
     name: 'every lot has a balance row',
     sql: 'SELECT DISTINCT ledger_id, payer FROM point_lots WHERE (ledger_id, payer) NOT IN (SELECT ledger_id, payer FROM payer_balances)',
     say: r => `ledger ${r.ledger_id} payer ${r.payer}: lots but no balance row`

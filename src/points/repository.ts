@@ -53,8 +53,12 @@ export const pointsSql = {
     'payer = @payer',
   balanceOf:
     'SELECT balance FROM payer_balances WHERE ledger_id = @ledgerId AND payer = @payer',
-  ledgerTotal:
-    'SELECT coalesce(sum(balance), 0) FROM payer_balances WHERE ledger_id = @ledgerId',
+  // The ledger's total moves with its payers' balances, in the same transactions.
+  creditLedger:
+    'INSERT INTO ledger_totals (ledger_id, balance) VALUES (@ledgerId, @points) ON CONFLICT ' +
+    '(ledger_id) DO UPDATE SET balance = balance + excluded.balance',
+  debitLedger: 'UPDATE ledger_totals SET balance = balance - @points WHERE ledger_id = @ledgerId',
+  ledgerTotal: 'SELECT balance FROM ledger_totals WHERE ledger_id = @ledgerId',
   spendableLots:
     'SELECT transaction_id, payer, remaining FROM point_lots WHERE ledger_id = @ledgerId AND ' +
     'remaining > 0 ORDER BY ts, transaction_id',
@@ -120,8 +124,9 @@ function groupDraws (rows: DrawRow[]): Map<number, Draw[]> {
 
 /**
  * The points ledgers. Each positive add is a lot; spends and negative adds draw lots down oldest
- * first (timestamp, then arrival), and payer_balances keeps each payer's sum so nothing here sums
- * history. Every write is one IMMEDIATE transaction; a thrown domain error rolls it back whole.
+ * first (timestamp, then arrival), and payer_balances keeps each payer's sum (ledger_totals each
+ * ledger's) so nothing here sums history, or even the ledger's payers. Every write is one
+ * IMMEDIATE transaction; a thrown domain error rolls it back whole.
  */
 export class PointsRepository {
   readonly #now: () => Date
@@ -130,6 +135,8 @@ export class PointsRepository {
   readonly #creditBalance: Statement
   readonly #debitBalance: Statement
   readonly #balanceOf: Statement
+  readonly #creditLedger: Statement
+  readonly #debitLedger: Statement
   readonly #ledgerTotal: Statement
   readonly #spendableLots: Statement
   readonly #payerSpendableLots: Statement
@@ -157,6 +164,8 @@ export class PointsRepository {
     this.#creditBalance = db.prepare(pointsSql.creditBalance)
     this.#debitBalance = db.prepare(pointsSql.debitBalance)
     this.#balanceOf = db.prepare(pointsSql.balanceOf).pluck()
+    this.#creditLedger = db.prepare(pointsSql.creditLedger)
+    this.#debitLedger = db.prepare(pointsSql.debitLedger)
     this.#ledgerTotal = db.prepare(pointsSql.ledgerTotal).pluck()
     this.#spendableLots = db.prepare(pointsSql.spendableLots)
     this.#payerSpendableLots = db.prepare(pointsSql.payerSpendableLots)
@@ -187,8 +196,7 @@ export class PointsRepository {
     const balance = (this.#balanceOf.get({ ledgerId, payer: add.payer }) as number | undefined) ?? 0
     if (add.points > 0) {
       if (balance + add.points > MAX) throw new BalanceTooLarge(`payer ${add.payer}`)
-      const total = this.#ledgerTotal.get({ ledgerId }) as number
-      if (total + add.points > MAX) throw new BalanceTooLarge('the ledger')
+      if (this.#total(ledgerId) + add.points > MAX) throw new BalanceTooLarge('the ledger')
     } else if (balance < -add.points) {
       throw new InsufficientPayerPoints(add.payer, balance, -add.points)
     }
@@ -197,9 +205,11 @@ export class PointsRepository {
       this.#insertLot.run({ id, ledgerId, ...add })
       this.#moveAdjustmentsOnto(ledgerId, id, add, createdAt)
       this.#creditBalance.run({ ledgerId, payer: add.payer, points: add.points })
+      this.#creditLedger.run({ ledgerId, points: add.points })
     } else {
       this.#adjustOldestFirst(ledgerId, id, add, createdAt)
       this.#debitBalance.run({ ledgerId, payer: add.payer, points: -add.points })
+      this.#debitLedger.run({ ledgerId, points: -add.points })
     }
     return { id, payer: add.payer, points: add.points, timestamp: formatTimestamp(add.ts) }
   }
@@ -258,7 +268,7 @@ export class PointsRepository {
   }
 
   #spendInTransaction (ledgerId: number, points: number, dryRun: boolean): PayerPoints[] {
-    const total = this.#ledgerTotal.get({ ledgerId }) as number
+    const total = this.#total(ledgerId)
     if (total < points) throw new InsufficientPoints(points, total)
     const takes = this.#takeOldestFirst(this.#spendableLots, { ledgerId }, points)
     if (!dryRun) {
@@ -271,8 +281,16 @@ export class PointsRepository {
     const byPayer = new Map<string, number>()
     for (const take of takes) byPayer.set(take.payer, (byPayer.get(take.payer) ?? 0) + take.points)
     const result = [...byPayer].map(([payer, drawn]) => ({ payer, points: -drawn }))
-    if (!dryRun) for (const { payer, points } of result) this.#debitBalance.run({ ledgerId, payer, points: -points })
+    if (!dryRun) {
+      for (const { payer, points } of result) this.#debitBalance.run({ ledgerId, payer, points: -points })
+      this.#debitLedger.run({ ledgerId, points })
+    }
     return result
+  }
+
+  /** The sum of the ledger's payer balances, from its maintained row (none yet: 0). */
+  #total (ledgerId: number): number {
+    return (this.#ledgerTotal.get({ ledgerId }) as number | undefined) ?? 0
   }
 
   /** Every payer of the ledger with its balance, zero included, sorted by payer. */
