@@ -21,13 +21,16 @@ const errorDescriptions: Record<ErrorStatus, string> = {
   413: 'Body over 1 MiB (BODY_TOO_LARGE)',
   415: 'Body is not application/json (UNSUPPORTED_MEDIA_TYPE)',
   500: 'A bug; the body carries no internals and the log has the cause',
-  503: 'The database is unavailable'
+  503: 'Not done, nothing changed; retry. Codes: SHUTTING_DOWN (the service is stopping), DATABASE_BUSY (another process held the write lock past the 5 s busy timeout)'
 }
 
-/** Response schemas for the error statuses a route can send, with the codes it uses for each. */
+/**
+ * Response schemas for the error statuses a route can send, with the codes it uses for each.
+ * Every route can also answer 500 (a bug) and 503 (stopping, or the file locked by another process).
+ */
 export function errorResponses (statuses: ErrorStatus[], codes: Partial<Record<ErrorStatus, string[]>> = {}): Record<number, typeof ErrorSchema> {
   const responses: Record<number, typeof ErrorSchema> = {}
-  for (const status of [...statuses, 500 as const]) {
+  for (const status of [...statuses, 500 as const, 503 as const]) {
     const extra = codes[status]
     const description = errorDescriptions[status] +
       (extra !== undefined ? `. Codes: ${extra.join(', ')}` : '')

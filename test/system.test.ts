@@ -76,6 +76,7 @@ t.test('the docs page lists every route with its contract', async t => {
       t.ok(op.tags?.length, `${method} ${path} has tags`)
       t.ok(op.responses['200'] ?? op.responses['201'], `${method} ${path} documents its success`)
       t.ok(op.responses['500'], `${method} ${path} documents its 500`)
+      t.match(op.responses['503']?.description, /SHUTTING_DOWN/, `${method} ${path} documents its 503`)
     }
   }
   t.ok(spec.paths['/add'].post.responses['400'].description.includes('INSUFFICIENT_PAYER_POINTS'), 'error codes are listed')
