@@ -2,6 +2,7 @@ import { join } from 'node:path'
 import t from 'tap'
 import { buildApp } from '../src/app.js'
 import { ConfigError, loadConfig } from '../src/config.js'
+import { checkInvariants } from '../src/db/check.js'
 import { migrate } from '../src/db/migrate.js'
 import { toErrorBody } from '../src/errors.js'
 import { openDatabase } from '../src/db/open.js'
@@ -141,6 +142,24 @@ t.test('migrations are recorded and applied once', async t => {
   t.equal(db.pragma('journal_mode', { simple: true }), 'wal')
   t.equal(db.pragma('foreign_keys', { simple: true }), 1)
   t.equal(db.pragma('busy_timeout', { simple: true }), 5000)
+})
+
+t.test('migration 006 back-fills each ledger\'s total from its payers\' balances', async t => {
+  const dbPath = join(tempDir(t), 'app.db')
+  const app = await build(t, { dbPath })
+  for (const add of canonicalAdds) await post(app, '/add', add)
+  await post(app, '/users', { email: 'ada@example.com', name: 'Ada' })
+  await post(app, '/users/1/points/add', canonicalAdds[0])
+  await app.close()
+  // The file as it was before 006: no totals.
+  const db = openDatabase(dbPath)
+  t.teardown(() => db.close())
+  db.exec('DROP TABLE ledger_totals')
+  db.prepare('DELETE FROM schemaversion WHERE version = 6').run()
+  t.strictSame((await migrate(db)).applied, ['6.do.ledger-totals'])
+  t.strictSame(db.prepare('SELECT ledger_id, balance FROM ledger_totals ORDER BY ledger_id').all(),
+    [{ ledger_id: 0, balance: 11300 }, { ledger_id: 1, balance: 300 }])
+  t.strictSame(checkInvariants(db), [])
 })
 
 t.test('a migration that fails leaves the file as it was and stops start-up', async t => {
