@@ -72,6 +72,9 @@ export const alertsSql = {
     'WHERE user_id = @userId AND +code = @code AND id < @before ORDER BY id DESC LIMIT @limit'
 }
 
+type Limited = 'latestEvents' | 'latestDeposits'
+const limited = new Set<string>(['latestEvents', 'latestDeposits'] satisfies Limited[])
+
 /**
  * Events and alerts. Storing the event, evaluating the rules and storing the alerts is one
  * IMMEDIATE transaction; the rules see only the slice of history they need, read through indexes.
@@ -80,7 +83,7 @@ export class AlertsRepository {
   readonly #db: Db
   readonly #now: () => Date
   readonly #unit: 's' | 'ms'
-  readonly #statements: { [K in keyof typeof alertsSql]: Statement }
+  readonly #statements: { [K in Exclude<keyof typeof alertsSql, Limited>]: Statement }
   readonly #withLimit = new Map<string, Statement>()
   readonly #recordTx: Transaction<(userId: number, event: IncomingEvent) => FiredAlert[]>
 
@@ -88,11 +91,11 @@ export class AlertsRepository {
     this.#db = db
     this.#now = now
     this.#unit = unit
-    // These answer one value (or a list of values) per row: plucked once, here.
-    const plucked = new Set(['latestDeposits', 'velocityWindow'])
+    // The limited reads are prepared per limit, by #limited; velocityWindow answers one value.
     this.#statements = Object.fromEntries(
-      Object.entries(alertsSql).map(([name, sql]) => [name, plucked.has(name) ? db.prepare(sql).pluck() : db.prepare(sql)])
-    ) as { [K in keyof typeof alertsSql]: Statement }
+      Object.entries(alertsSql).filter(([name]) => !limited.has(name))
+        .map(([name, sql]) => [name, name === 'velocityWindow' ? db.prepare(sql).pluck() : db.prepare(sql)])
+    ) as { [K in Exclude<keyof typeof alertsSql, Limited>]: Statement }
     this.#recordTx = db.transaction((userId: number, event: IncomingEvent) => this.#recordInTransaction(userId, event))
   }
 
@@ -109,7 +112,7 @@ export class AlertsRepository {
   }
 
   /** alertsSql[name] with its LIMIT written in; prepared the first time each limit is used. */
-  #limited (name: 'latestEvents' | 'latestDeposits', limit: number): Statement {
+  #limited (name: Limited, limit: number): Statement {
     const key = `${name} ${limit}`
     let statement = this.#withLimit.get(key)
     if (statement === undefined) {
