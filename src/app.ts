@@ -124,15 +124,20 @@ export function buildApp (config: Config, options: AppOptions = {}): FastifyInst
     app.decorate('idempotency', new IdempotencyRepository(app.db, now, config.idempotencyTtlHours))
     // Expired idempotency keys are purged at start and hourly; a lookup ignores them anyway.
     let timer: NodeJS.Timeout | undefined
+    const purge = async (): Promise<void> => {
+      await app.writes.run(() => app.idempotency.purge())
+    }
     app.addHook('onReady', async () => {
-      app.idempotency.purge()
-      timer = setInterval(() => { app.idempotency.purge() }, HOUR).unref()
+      await purge()
+      timer = setInterval(() => {
+        purge().catch((err: unknown) => { app.log.error({ err }, 'purging expired idempotency keys failed') })
+      }, HOUR).unref()
     })
     app.addHook('onClose', async () => { clearInterval(timer) })
-  }, { name: 'repositories', dependencies: ['db'] }))
+  }, { name: 'repositories', dependencies: ['db', 'write-queue'] }))
   if (config.dailyCredits.enabled) {
     // Options as a function: the repositories exist only once the plugin above has loaded.
-    app.register(dailyGrant, parent => ({ credits: parent.credits, amount: config.dailyCredits.amount, now }))
+    app.register(dailyGrant, parent => ({ credits: parent.credits, writes: parent.writes, amount: config.dailyCredits.amount, now }))
   }
 
   app.register(async (app) => {

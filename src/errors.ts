@@ -27,6 +27,10 @@ export const IdempotencyKeyReused = createError(
   'IDEMPOTENCY_KEY_REUSED', 'This Idempotency-Key was used for a different request (route or body)', 409)
 export const ShuttingDown = createError(
   'SHUTTING_DOWN', 'The service is shutting down; nothing was changed, retry once it is back', 503)
+export const DatabaseBusy = createError(
+  'DATABASE_BUSY', 'The database is busy: another process held the write lock for 5 s; nothing was changed, retry', 503)
+export const StorageUnavailable = createError(
+  'STORAGE_UNAVAILABLE', 'The database cannot be written or read right now (disk full or I/O error); nothing was changed, retry later', 503)
 export const RouteNotFound = createError<[string, string]>('ROUTE_NOT_FOUND', 'Route %s %s not found', 404)
 
 // Fastify's own errors, renamed to codes that read as tally's contract.
@@ -51,10 +55,22 @@ export function errorBody (statusCode: number, message: string, code: string): E
   return { statusCode, error: STATUS_CODES[statusCode] as string, message, code }
 }
 
+// SQLite's result codes for trouble with the file or the machine, not with the request;
+// better-sqlite3 puts the extended code in err.code (SQLITE_IOERR_WRITE, SQLITE_BUSY_SNAPSHOT).
+const STORAGE_TROUBLE = /^SQLITE_(FULL|IOERR|NOMEM|CANTOPEN|READONLY|CORRUPT|NOTADB|PROTOCOL)(_|$)/
+const BUSY = /^SQLITE_BUSY(_|$)/
+const codeOf = (err: unknown): string => String((err as { code?: unknown } | null)?.code)
+
+/** SQLite found the write lock held by another connection. */
+export const isBusy = (err: unknown): boolean => BUSY.test(codeOf(err))
+
+/** The 503s: nothing was changed, and the client should retry. */
+const unavailable = new Set(['SHUTTING_DOWN', 'DATABASE_BUSY', 'STORAGE_UNAVAILABLE'])
+
 export function toErrorBody (err: FastifyError): ErrorBody {
-  // Another process held the write lock past the busy timeout: nothing was written, retry.
-  if (err.code === 'SQLITE_BUSY') return errorBody(503, 'The database is busy; nothing was changed, retry', 'DATABASE_BUSY')
-  if (err instanceof ShuttingDown) return errorBody(503, err.message, err.code)
+  if (isBusy(err)) return toErrorBody(new DatabaseBusy())
+  if (STORAGE_TROUBLE.test(err.code)) return toErrorBody(new StorageUnavailable())
+  if (unavailable.has(err.code)) return errorBody(503, err.message, err.code)
   const status = err.statusCode ?? 500
   if (status < 400 || status >= 500) {
     return errorBody(500, 'Internal Server Error: the request was not completed', 'INTERNAL_ERROR')
@@ -64,11 +80,16 @@ export function toErrorBody (err: FastifyError): ErrorBody {
   return errorBody(status, err.message, code)
 }
 
-/** Every 4xx and 5xx leaves as {statusCode, error, message, code}; a 5xx's cause goes to the log only. */
+/**
+ * Every 4xx and 5xx leaves as {statusCode, error, message, code}; a 5xx's cause goes to the log
+ * only, once (the database's 503s through app.dbTrouble).
+ */
 export default fp(async (app: FastifyInstance) => {
   app.setErrorHandler((err: FastifyError, request, reply) => {
     const body = toErrorBody(err)
-    if (body.statusCode >= 500) request.log.error({ err }, 'request failed')
+    // A 503 of the database's is logged when it starts and when it clears, not per request.
+    if (body.code === 'DATABASE_BUSY' || body.code === 'STORAGE_UNAVAILABLE') request.server.dbTrouble.report(body.code, err)
+    else if (body.statusCode >= 500) request.log.error({ err }, 'request failed')
     return reply.code(body.statusCode).send(body)
   })
   app.setNotFoundHandler((request, reply) => {

@@ -44,7 +44,11 @@ t.test('error codes: tally\'s own pass through, unknown framework ones are gener
   t.equal(toErrorBody(fastifyError('FST_ERR_CTP_INVALID_CONTENT_LENGTH', 400)).code, 'INVALID_CONTENT_LENGTH')
   t.equal(toErrorBody(fastifyError('ANYTHING', 302)).code, 'INTERNAL_ERROR', 'a non-error status is a bug')
   t.strictSame(toErrorBody(Object.assign(new Error('database is locked'), { code: 'SQLITE_BUSY', name: 'SqliteError' }) as never),
-    { statusCode: 503, error: 'Service Unavailable', message: 'The database is busy; nothing was changed, retry', code: 'DATABASE_BUSY' })
+    { statusCode: 503, error: 'Service Unavailable', message: 'The database is busy: another process held the write lock for 5 s; nothing was changed, retry', code: 'DATABASE_BUSY' })
+  for (const code of ['SQLITE_FULL', 'SQLITE_IOERR_WRITE', 'SQLITE_IOERR', 'SQLITE_NOMEM', 'SQLITE_READONLY_DBMOVED', 'SQLITE_CORRUPT']) {
+    t.equal(toErrorBody(Object.assign(new Error('x'), { code, name: 'SqliteError' }) as never).code, 'STORAGE_UNAVAILABLE', code)
+  }
+  t.equal(toErrorBody(Object.assign(new Error('x'), { code: 'SQLITE_CONSTRAINT_CHECK', name: 'SqliteError' }) as never).code, 'INTERNAL_ERROR', 'a broken CHECK is a bug')
 })
 
 t.test('the docs page lists every route with its contract', async t => {

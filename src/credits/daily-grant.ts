@@ -1,6 +1,7 @@
 import { Cron } from 'croner'
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
+import type { WriteQueue } from '../db/write-queue.js'
 import type { CreditsRepository } from './repository.js'
 
 /** The UTC calendar day of an instant, 'YYYY-MM-DD': the unit a daily grant is counted in. */
@@ -10,6 +11,8 @@ export function utcDay (instant: Date): string {
 
 export interface DailyGrantOptions {
   credits: CreditsRepository
+  /** The grant is a write like any other: it waits for another process's lock without blocking. */
+  writes: WriteQueue
   amount: number
   now: () => Date
 }
@@ -19,7 +22,7 @@ export interface DailyGrantOptions {
  * (a service that was down at midnight catches up for today; earlier missed days are not
  * back-filled). Registered only when DAILY_CREDITS_ENABLED is true.
  */
-export default fp<DailyGrantOptions>(async (app: FastifyInstance, { credits, amount, now }) => {
+export default fp<DailyGrantOptions>(async (app: FastifyInstance, { credits, writes, amount, now }) => {
   const job = new Cron('0 0 * * *', {
     timezone: 'UTC',
     name: 'daily-credits',
@@ -27,17 +30,17 @@ export default fp<DailyGrantOptions>(async (app: FastifyInstance, { credits, amo
     protect: true,
     // A failed run (the file locked for too long, say) is logged; the next midnight tries again.
     catch: (err) => { app.log.error({ err }, 'daily credits grant failed') }
-  }, () => {
-    app.log.info(credits.grantDaily(utcDay(now()), amount, 'schedule'), 'daily credits granted')
+  }, async () => {
+    app.log.info(await writes.run(() => credits.grantDaily(utcDay(now()), amount, 'schedule')), 'daily credits granted')
   })
   app.decorate('dailyGrant', job)
   app.addHook('onReady', async () => {
-    const run = credits.catchUp(utcDay(now()), amount)
+    const run = await writes.run(() => credits.catchUp(utcDay(now()), amount))
     if (run !== null) app.log.info(run, 'daily credits granted (start-up catch-up)')
     job.resume()
   })
   app.addHook('onClose', async () => { job.stop() })
-}, { name: 'daily-grant', dependencies: ['db'] })
+}, { name: 'daily-grant', dependencies: ['db', 'write-queue'] })
 
 declare module 'fastify' {
   interface FastifyInstance {

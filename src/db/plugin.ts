@@ -23,6 +23,9 @@ export default fp<DbPluginOptions>(async (app, opts) => {
     db.close()
     throw err
   }
+  // From here on no statement waits for another process's lock on the event loop: a write finds
+  // the lock taken at once and the write queue waits for it asynchronously (write-queue.ts).
+  db.pragma('busy_timeout = 0')
   app.decorate('db', db)
   app.addHook('onClose', async () => { db.close() })
 }, { name: 'db' })

@@ -1,70 +1,179 @@
 import type { Transaction } from 'better-sqlite3'
 import fp from 'fastify-plugin'
+import { DatabaseBusy, isBusy } from '../errors.js'
 import type { Db } from './open.js'
 
 interface Job {
   work: () => unknown
   resolve: (value: unknown) => void
   reject: (error: unknown) => void
+  /** When it was queued (Date.now()): how long it has waited for another process's write lock. */
+  since: number
 }
 
-type Outcome = { ok: true, value: unknown } | { ok: false, error: unknown }
+export interface TroubleLog {
+  error: (obj: object, msg: string) => void
+  info: (obj: object, msg: string) => void
+}
+
+/**
+ * Says once, in the log, that requests have started failing for a reason on our side (a full
+ * disk, an I/O error, another process holding the write lock too long), and once that writes
+ * commit again; the 503s in between are not logged one by one.
+ */
+export class DatabaseTrouble {
+  readonly #log: TroubleLog
+  #current: { code: string, since: string } | undefined
+
+  constructor (log: TroubleLog) {
+    this.#log = log
+  }
+
+  /** A request was answered 503 `code` (STORAGE_UNAVAILABLE, DATABASE_BUSY) because of `err`. */
+  report (code: string, err: unknown): void {
+    if (this.#current?.code === code) return
+    this.#current = { code, since: new Date().toISOString() }
+    this.#log.error({ err }, `database trouble: requests are answered 503 ${code} until it clears`)
+  }
+
+  /** A write committed: the trouble, if any, is over. */
+  cleared (): void {
+    if (this.#current === undefined) return
+    this.#log.info(this.#current, 'database trouble cleared: writes commit again')
+    this.#current = undefined
+  }
+}
+
+/** Thrown out of a batch whose transaction SQLite rolled back whole: these jobs run again. */
+class RunAgain {
+  constructor (readonly jobs: Job[]) {}
+}
+
+type Settled = Array<{ job: Job, ok: true, value: unknown } | { job: Job, ok: false, error: unknown }>
 
 /**
  * Group commit. The commit is what a write costs most (an IMMEDIATE transaction and its commit
  * take about as long as a whole HTTP request), so writes submitted in the same turn of the event
  * loop run one after another in ONE transaction, each in its own savepoint, and every one is
- * answered only after the shared COMMIT. A write that throws rolls back its own savepoint only;
- * if the commit itself fails, every write in the batch fails and none is answered as done.
+ * answered only after the shared COMMIT.
+ *
+ * - A write that throws rolls back its own savepoint only.
+ * - Some errors (SQLITE_FULL, SQLITE_IOERR, SQLITE_NOMEM, ...) make SQLite roll back the whole
+ *   transaction, not the savepoint (better-sqlite3's "Caveats"). That write is answered with its
+ *   own error, and the others of the batch, whose writes went with the rollback, run again in a
+ *   fresh transaction: what each is answered is what the file holds.
+ * - If the commit itself fails, every write of the batch fails and none is answered as done.
+ * - Another process holding the write lock (busy_timeout is 0 on the server's connection) is
+ *   waited for here, asynchronously, so reads and probes keep being answered; after `lockWaitMs`
+ *   the write is answered 503 DATABASE_BUSY with nothing changed.
  */
 export class WriteQueue {
   #jobs: Job[] = []
-  readonly #batch: Transaction<(jobs: Job[]) => Outcome[]>
-  readonly #each: Transaction<(work: () => unknown) => unknown>
+  #draining = false
+  #pause = 1
+  readonly #db: Db
+  readonly #trouble: DatabaseTrouble
+  readonly #lockWaitMs: number
+  readonly #batch: Transaction<(jobs: Job[]) => Settled>
 
-  constructor (db: Db) {
+  constructor (db: Db, trouble: DatabaseTrouble, lockWaitMs = 5000) {
+    this.#db = db
+    this.#trouble = trouble
+    this.#lockWaitMs = lockWaitMs
     // Nested inside #batch, #each is a savepoint: a throw undoes that job's writes and no other's.
-    this.#each = db.transaction((work: () => unknown) => work())
-    this.#batch = db.transaction((jobs: Job[]) => jobs.map((job): Outcome => {
-      try {
-        return { ok: true, value: this.#each(job.work) }
-      } catch (error) {
-        return { ok: false, error }
+    const each = db.transaction((work: () => unknown) => work())
+    this.#batch = db.transaction((jobs: Job[]): Settled => {
+      const settled: Settled = []
+      for (let i = 0; i < jobs.length; i++) {
+        const job = jobs[i]!
+        try {
+          settled.push({ job, ok: true, value: each(job.work) })
+        } catch (error) {
+          if (this.#db.inTransaction) {
+            settled.push({ job, ok: false, error })
+            continue
+          }
+          // SQLite rolled back the whole transaction: the jobs before this one lost their
+          // writes, the ones after it have not run. This one fails; the others run again.
+          job.reject(error)
+          throw new RunAgain([...settled.map(s => s.job), ...jobs.slice(i + 1)])
+        }
       }
-    }))
+      return settled
+    })
   }
 
   /** Runs `work` (synchronous SQL) in the next group commit; resolves once it is committed. */
   async run<T> (work: () => T): Promise<T> {
     return await new Promise<T>((resolve, reject) => {
-      if (this.#jobs.push({ work, resolve: resolve as (value: unknown) => void, reject }) === 1) setImmediate(() => { this.#flush() })
+      this.#jobs.push({ work, resolve: resolve as (value: unknown) => void, reject, since: Date.now() })
+      if (!this.#draining) {
+        this.#draining = true
+        setImmediate(() => { this.#drain() })
+      }
     })
   }
 
-  #flush (): void {
-    const jobs = this.#jobs
-    this.#jobs = []
-    let outcomes: Outcome[]
-    try {
-      outcomes = this.#batch.immediate(jobs)
-    } catch (error) {
-      for (const job of jobs) job.reject(error)
+  /**
+   * Commits the queued jobs. While another process holds the write lock it tries again after a
+   * growing pause, and jobs queued meanwhile join the batch, so writes keep their arrival order.
+   */
+  #drain (): void {
+    while (this.#jobs.length > 0) {
+      const jobs = this.#jobs
+      this.#jobs = []
+      const waiting = this.#commit(jobs)
+      if (waiting.length === 0) continue
+      const now = Date.now()
+      const expired = waiting.filter(job => now - job.since >= this.#lockWaitMs)
+      for (const job of expired) job.reject(new DatabaseBusy())
+      this.#jobs = waiting.filter(job => !expired.includes(job)).concat(this.#jobs)
+      setTimeout(() => { this.#drain() }, this.#pause)
+      this.#pause = Math.min(this.#pause * 2, 20)
       return
     }
-    outcomes.forEach((outcome, i) => {
-      if (outcome.ok) jobs[i]!.resolve(outcome.value)
-      else jobs[i]!.reject(outcome.error)
-    })
+    this.#pause = 1
+    this.#draining = false
+  }
+
+  /** Runs `jobs` in one transaction and settles them; answers those still waiting for the lock. */
+  #commit (jobs: Job[]): Job[] {
+    let pending = jobs
+    for (;;) {
+      let settled: Settled
+      try {
+        settled = this.#batch.immediate(pending)
+      } catch (error) {
+        if (error instanceof RunAgain) {
+          if (error.jobs.length === 0) return []
+          pending = error.jobs
+          continue
+        }
+        // BEGIN IMMEDIATE (or the commit) met another process's lock: nothing was written.
+        if (isBusy(error)) return pending
+        for (const job of pending) job.reject(error)
+        return []
+      }
+      this.#trouble.cleared()
+      for (const s of settled) {
+        if (s.ok) s.job.resolve(s.value)
+        else s.job.reject(s.error)
+      }
+      return []
+    }
   }
 }
 
 declare module 'fastify' {
   interface FastifyInstance {
     writes: WriteQueue
+    dbTrouble: DatabaseTrouble
   }
 }
 
-/** Decorates the app with the write queue every write route answers through. */
+/** Decorates the app with the write queue every write goes through, and its trouble log. */
 export default fp(async (app) => {
-  app.decorate('writes', new WriteQueue(app.db))
+  const trouble = new DatabaseTrouble(app.log)
+  app.decorate('dbTrouble', trouble)
+  app.decorate('writes', new WriteQueue(app.db, trouble))
 }, { name: 'write-queue', dependencies: ['db'] })
