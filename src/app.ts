@@ -1,6 +1,5 @@
 import { readFileSync } from 'node:fs'
 import bearerAuth from '@fastify/bearer-auth'
-import helmet from '@fastify/helmet'
 import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
@@ -23,6 +22,8 @@ import { PointsRepository } from './points/repository.js'
 import pointsRoutes from './points/routes.js'
 import { flushRoutes, healthRoute } from './system/routes.js'
 import shutdown from './system/shutdown.js'
+import securityHeaders from './http/security-headers.js'
+import requestLog, { loggerOptions } from './http/logging.js'
 import { UsersRepository } from './users/repository.js'
 import usersRoutes from './users/routes.js'
 
@@ -54,11 +55,9 @@ const HOUR = 3600_000
 /** Builds tally without side effects: nothing listens and process.env is not read. */
 export function buildApp (config: Config, options: AppOptions = {}): FastifyInstance {
   const now = options.now ?? (() => new Date())
+  const log = options.logger !== undefined ? { logger: options.logger, flush: () => {} } : loggerOptions(config)
   const app = Fastify({
-    logger: options.logger ?? {
-      level: config.logLevel,
-      ...(config.logPretty && { transport: { target: 'pino-pretty', options: { translateTime: 'SYS:standard', ignore: 'pid,hostname' } } })
-    },
+    logger: log.logger,
     // One line per request, written when it is answered (below), not two.
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: 1024 * 1024,
@@ -75,15 +74,11 @@ export function buildApp (config: Config, options: AppOptions = {}): FastifyInst
   // JSON only: a text/plain body on a JSON route is a 415, not a string that fails validation.
   app.removeContentTypeParser('text/plain')
 
-  app.addHook('onResponse', async (request, reply) => {
-    request.log.info({ method: request.method, url: request.url, statusCode: reply.statusCode, ms: Math.round(reply.elapsedTime * 100) / 100 }, 'request')
-  })
+  app.register(requestLog, { flush: log.flush })
   app.register(errors)
   app.register(shutdown)
   // Security headers on every response; the docs page sends its own CSP (staticCSP below).
-  // tally is served over plain http on localhost, so no upgrade-insecure-requests: it would send
-  // the docs page's own scripts to an https port that is not there.
-  app.register(helmet, { global: true, contentSecurityPolicy: { directives: { upgradeInsecureRequests: null } } })
+  app.register(securityHeaders)
   app.register(swagger, {
     openapi: {
       openapi: '3.0.3',
