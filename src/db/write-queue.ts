@@ -71,6 +71,7 @@ export class WriteQueue {
   #jobs: Job[] = []
   #draining = false
   #pause = 1
+  #slowestMs = 0
   readonly #db: Db
   readonly #trouble: DatabaseTrouble
   readonly #lockWaitMs: number
@@ -101,6 +102,14 @@ export class WriteQueue {
       }
       return settled
     })
+  }
+
+  /**
+   * The longest a committed batch held the event loop, in ms: its writes, its COMMIT and any WAL
+   * checkpoint SQLite ran with it. Logged on close; `npm run bench` reports it.
+   */
+  get slowestCommitMs (): number {
+    return this.#slowestMs
   }
 
   /** Runs `work` (synchronous SQL) in the next group commit; resolves once it is committed. */
@@ -141,8 +150,10 @@ export class WriteQueue {
     let pending = jobs
     for (;;) {
       let settled: Settled
+      const started = performance.now()
       try {
         settled = this.#batch.immediate(pending)
+        this.#slowestMs = Math.max(this.#slowestMs, performance.now() - started)
       } catch (error) {
         if (error instanceof RunAgain) {
           if (error.jobs.length === 0) return []
@@ -174,6 +185,10 @@ declare module 'fastify' {
 /** Decorates the app with the write queue every write goes through, and its trouble log. */
 export default fp(async (app) => {
   const trouble = new DatabaseTrouble(app.log)
+  const writes = new WriteQueue(app.db, trouble)
   app.decorate('dbTrouble', trouble)
-  app.decorate('writes', new WriteQueue(app.db, trouble))
+  app.decorate('writes', writes)
+  app.addHook('onClose', async () => {
+    app.log.info({ slowestCommitMs: Math.round(writes.slowestCommitMs * 100) / 100 }, 'group commit: the slowest batch')
+  })
 }, { name: 'write-queue', dependencies: ['db'] })
