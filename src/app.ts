@@ -145,10 +145,20 @@ export function buildApp (config: Config, options: AppOptions = {}): FastifyInst
     app.addHook('onRoute', refuseUndeclaredQuery)
     app.addHook('preValidation', parseParameters)
     if (config.apiToken !== undefined) {
+      // rfc6749 mode: the scheme is case-insensitive (RFC 7235), `bearer <token>` works too.
       await app.register(bearerAuth, {
         keys: [config.apiToken],
-        errorResponse: () => errorBody(401, 'Send Authorization: Bearer <API_TOKEN>', 'UNAUTHORIZED'),
+        specCompliance: 'rfc6749',
+        addHook: false,
         verifyErrorLogLevel: 'warn'
+      })
+      // Every 401 says which scheme to use (RFC 9110 §11.6.1).
+      app.addHook('onRequest', (request, reply, done) => {
+        app.verifyBearerAuth!(request, reply, (err) => {
+          if (err === undefined) return done()
+          reply.code(401).header('www-authenticate', 'Bearer realm="tally"')
+            .send(errorBody(401, 'Send Authorization: Bearer <API_TOKEN>', 'UNAUTHORIZED'))
+        })
       })
     }
     const { idempotency } = app
