@@ -17,6 +17,7 @@ import creditsRoutes from './credits/routes.js'
 import dbPlugin from './db/plugin.js'
 import writeQueue from './db/write-queue.js'
 import errors, { errorBody, toErrorBody } from './errors.js'
+import protocolErrors, { answerClientError } from './http/protocol-errors.js'
 import { parseParameters, refuseUndeclaredQuery } from './schemas.js'
 import { IdempotencyRepository } from './idempotency/repository.js'
 import { PointsRepository } from './points/repository.js'
@@ -68,7 +69,11 @@ export function buildApp (config: Config, options: AppOptions = {}): FastifyInst
     frameworkErrors: (err: FastifyError, _request: FastifyRequest, reply: FastifyReply) => {
       const body = toErrorBody(err)
       reply.code(body.statusCode).send(body)
-    }
+    },
+    // Requests Node's HTTP parser refuses (no route ever sees them) get the same shape too, and so
+    // does a missing Host (protocolErrors below), which Node would refuse with an empty body.
+    clientErrorHandler: answerClientError,
+    http: { requireHostHeader: false }
   }).withTypeProvider<TypeBoxTypeProvider>()
 
   app.setValidatorCompiler(({ schema }) => ajv.compile(schema))
@@ -79,6 +84,7 @@ export function buildApp (config: Config, options: AppOptions = {}): FastifyInst
     request.log.info({ method: request.method, url: request.url, statusCode: reply.statusCode, ms: Math.round(reply.elapsedTime * 100) / 100 }, 'request')
   })
   app.register(errors)
+  app.register(protocolErrors)
   app.register(shutdown)
   // Security headers on every response; the docs page sends its own CSP (staticCSP below).
   // tally is served over plain http on localhost, so no upgrade-insecure-requests: it would send
