@@ -16,6 +16,7 @@ import creditsRoutes from './credits/routes.js'
 import dbPlugin from './db/plugin.js'
 import writeQueue from './db/write-queue.js'
 import errors, { errorBody, toErrorBody } from './errors.js'
+import protocolErrors, { answerClientError } from './http/protocol-errors.js'
 import { parseParameters, refuseUndeclaredQuery } from './schemas.js'
 import { IdempotencyRepository } from './idempotency/repository.js'
 import { PointsRepository } from './points/repository.js'
@@ -67,7 +68,11 @@ export function buildApp (config: Config, options: AppOptions = {}): FastifyInst
     frameworkErrors: (err: FastifyError, _request: FastifyRequest, reply: FastifyReply) => {
       const body = toErrorBody(err)
       reply.code(body.statusCode).send(body)
-    }
+    },
+    // Requests Node's HTTP parser refuses (no route ever sees them) get the same shape too, and so
+    // does a missing Host (protocolErrors below), which Node would refuse with an empty body.
+    clientErrorHandler: answerClientError,
+    http: { requireHostHeader: false }
   }).withTypeProvider<TypeBoxTypeProvider>()
 
   app.setValidatorCompiler(({ schema }) => ajv.compile(schema))
@@ -76,6 +81,7 @@ export function buildApp (config: Config, options: AppOptions = {}): FastifyInst
 
   app.register(requestLog, { flush: log.flush })
   app.register(errors)
+  app.register(protocolErrors)
   app.register(shutdown)
   // Security headers on every response; the docs page sends its own CSP (staticCSP below).
   app.register(securityHeaders)
@@ -145,10 +151,20 @@ export function buildApp (config: Config, options: AppOptions = {}): FastifyInst
     app.addHook('onRoute', refuseUndeclaredQuery)
     app.addHook('preValidation', parseParameters)
     if (config.apiToken !== undefined) {
+      // rfc6749 mode: the scheme is case-insensitive (RFC 7235), `bearer <token>` works too.
       await app.register(bearerAuth, {
         keys: [config.apiToken],
-        errorResponse: () => errorBody(401, 'Send Authorization: Bearer <API_TOKEN>', 'UNAUTHORIZED'),
+        specCompliance: 'rfc6749',
+        addHook: false,
         verifyErrorLogLevel: 'warn'
+      })
+      // Every 401 says which scheme to use (RFC 9110 §11.6.1).
+      app.addHook('onRequest', (request, reply, done) => {
+        app.verifyBearerAuth!(request, reply, (err) => {
+          if (err === undefined) return done()
+          reply.code(401).header('www-authenticate', 'Bearer realm="tally"')
+            .send(errorBody(401, 'Send Authorization: Bearer <API_TOKEN>', 'UNAUTHORIZED'))
+        })
       })
     }
     const { idempotency } = app

@@ -42,6 +42,16 @@ export class ConfigError extends Error {
   override name = 'ConfigError'
 }
 
+// Variables whose value must never reach a log: a mistyped secret is still mostly the secret.
+const secrets = new Set(['API_TOKEN'])
+
+/** What the error shows of a bad value: the value itself, or for a secret only its shape. */
+function shown (name: string, raw: string): string {
+  if (!secrets.has(name)) return JSON.stringify(raw)
+  const visible = /^[\x21-\x7e]*$/.test(raw) ? '' : ', not all of them visible ASCII'
+  return `${[...raw].length} characters${visible}; the value is not shown`
+}
+
 function parseVariable (name: string, schema: TSchema, raw: string | undefined): unknown {
   if (raw === undefined || raw === '') return (schema as { default?: unknown }).default
   // Environment variables are strings; booleans and integers are spelled exactly, so
@@ -54,7 +64,7 @@ function parseVariable (name: string, schema: TSchema, raw: string | undefined):
   }
   if (!Value.Check(schema, value)) {
     const { description } = schema as { description: string }
-    throw new ConfigError(`${name} must be ${description} (got ${JSON.stringify(raw)})`)
+    throw new ConfigError(`${name} must be ${description} (got ${shown(name, raw)})`)
   }
   return value
 }

@@ -1,6 +1,6 @@
 import { STATUS_CODES } from 'node:http'
 import createError from '@fastify/error'
-import type { FastifyError, FastifyInstance } from 'fastify'
+import type { FastifyError, FastifyInstance, HTTPMethods } from 'fastify'
 import fp from 'fastify-plugin'
 
 // Domain errors: a stable `code`, a status, and a message that says why.
@@ -32,6 +32,13 @@ export const DatabaseBusy = createError(
 export const StorageUnavailable = createError(
   'STORAGE_UNAVAILABLE', 'The database cannot be written or read right now (disk full or I/O error); nothing was changed, retry later', 503)
 export const RouteNotFound = createError<[string, string]>('ROUTE_NOT_FOUND', 'Route %s %s not found', 404)
+export const MethodNotAllowed = createError<[string, string, string]>(
+  'METHOD_NOT_ALLOWED', 'Method %s is not allowed on %s; it takes %s', 405)
+// The HTTP layer's refusals, made before any route runs (src/http/protocol-errors.ts).
+export const MalformedRequest = createError<[string]>('MALFORMED_REQUEST', 'Malformed HTTP request: %s', 400)
+export const HeadersTooLarge = createError('HEADERS_TOO_LARGE', 'The request line and headers together are over 16 KiB', 431)
+export const RequestTimeout = createError('REQUEST_TIMEOUT', 'The request did not arrive in time', 408)
+export const ExpectationFailed = createError('EXPECTATION_FAILED', 'The only Expect header tally meets is Expect: 100-continue', 417)
 
 // Fastify's own errors, renamed to codes that read as tally's contract.
 const fastifyCodes: Record<string, string> = {
@@ -41,7 +48,8 @@ const fastifyCodes: Record<string, string> = {
   FST_ERR_CTP_BODY_TOO_LARGE: 'BODY_TOO_LARGE',
   FST_ERR_CTP_INVALID_MEDIA_TYPE: 'UNSUPPORTED_MEDIA_TYPE',
   FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'INVALID_CONTENT_LENGTH',
-  FST_ERR_BAD_URL: 'BAD_URL'
+  FST_ERR_BAD_URL: 'BAD_URL',
+  FST_ERR_MAX_PARAM_LENGTH: 'URI_TOO_LONG'
 }
 
 export interface ErrorBody {
@@ -91,6 +99,16 @@ export default fp(async (app: FastifyInstance) => {
     if (body.code === 'DATABASE_BUSY' || body.code === 'STORAGE_UNAVAILABLE') request.server.dbTrouble.report(body.code, err)
     else if (body.statusCode >= 500) request.log.error({ err }, 'request failed')
     return reply.code(body.statusCode).send(body)
+  })
+  // A path some route takes, called with another method: 405 and the methods it takes (RFC 9110),
+  // answered before any body is parsed, so the body cannot turn it into a 400.
+  app.addHook('onRequest', (request, reply, done) => {
+    if (!request.is404) return done()
+    const allow = app.supportedMethods.filter(method => app.findRoute({ method: method as HTTPMethods, url: request.url }) !== null)
+    if (allow.length === 0) return done()
+    const methods = allow.join(', ')
+    reply.code(405).header('allow', methods)
+      .send(toErrorBody(new MethodNotAllowed(request.method, request.url.replace(/\?.*$/, ''), methods)))
   })
   app.setNotFoundHandler((request, reply) => {
     const err = new RouteNotFound(request.method, request.url.replace(/\?.*$/, ''))

@@ -130,3 +130,133 @@ t.test('hostile requests to every route: always a 4xx with the error shape, noth
   t.strictSame(failures, [], 'every answer a 4xx with the error shape')
   t.strictSame(snapshot(app), before, 'the database is exactly as it was')
 })
+
+// The HTTP layer (issue 10, item 6): a method the path does not take, a parameter too long, and
+// requests Node's parser refuses, sent as raw bytes. Every answer has the error shape, never a 5xx.
+
+const methods: Method[] = ['GET', 'POST', 'PATCH', 'PUT', 'DELETE']
+
+t.test('a method the path does not take, or a parameter over 100 characters: 405 with Allow, or 414', async t => {
+  const app = await build(t)
+  await call(app, { method: 'POST', url: '/users', payload: { email: 'ada@example.com', name: 'Ada' } })
+  const before = snapshot(app)
+  const failures: string[] = []
+  await fc.assert(fc.asyncProperty(fc.constantFrom(...routes), fc.constantFrom(...methods), fc.string({ minLength: 101, maxLength: 400 }), async (route, method, long) => {
+    const takes = routes.filter(other => other.path === route.path).map(other => other.method)
+    const wrongMethod = !takes.includes(method)
+    // A wrong method on the route's path, or the right one with an id of over 100 characters.
+    if (!wrongMethod && !route.path.includes('{id}')) return true
+    const url = route.path.replace('{id}', wrongMethod ? '1' : encodeURIComponent(long).slice(0, 400).padEnd(101, 'x'))
+    const res = await app.inject({ method, url, headers: { 'content-type': 'application/json' }, ...(route.body && { payload: JSON.stringify(route.body) }) })
+    const body = JSON.parse(res.body)
+    const expected = wrongMethod ? 405 : 414
+    const ok = res.statusCode === expected && body.statusCode === expected && body.code === (wrongMethod ? 'METHOD_NOT_ALLOWED' : 'URI_TOO_LONG') &&
+      (!wrongMethod || takes.every(m => String(res.headers.allow).includes(m)))
+    if (!ok) failures.push(`${method} ${url.slice(0, 120)} -> ${res.statusCode} ${res.body.slice(0, 200)} allow=${String(res.headers.allow)}`)
+    return ok
+  }), { numRuns: 500 })
+  t.strictSame(failures, [], 'every one a 405 with Allow, or a 414, in the error shape')
+  t.strictSame(snapshot(app), before, 'the database is exactly as it was')
+})
+
+// Raw requests, each on its own connection: a valid one broken in one or more places.
+const wireRequest = fc.record({
+  method: fc.constantFrom('GET', 'POST', 'FOO', 'G ET', 'get', '', 'POST\u0000', 'DELETE'),
+  path: fc.constantFrom('/balance', '/add', '/users/1', '*', '', '/ba lance', '/\u0001', `/users/${'1'.repeat(120)}`),
+  version: fc.constantFrom('HTTP/1.1', 'HTTP/1.0', 'HTTP/2.0', 'HTTP/1.1 extra', '', 'HTTP/9.9', 'http/1.1'),
+  host: fc.constantFrom('Host: tally\r\n', '', 'Host: tally\r\nHost: other\r\n'),
+  headers: fc.array(fc.constantFrom(
+    'Content-Type: application/json', 'Content-Length: -1', 'Content-Length: 2', 'Content-Length: 1\r\nContent-Length: 2',
+    'Transfer-Encoding: chunked', 'Transfer-Encoding: chunked\r\nContent-Length: 3', 'Transfer-Encoding: gzip, chunked',
+    'X-Bad: a\u0001b', 'Bad Name: x', ' X-Folded: x', 'X-Nothing', `X-Long: ${'x'.repeat(17 * 1024)}`, 'Expect: nonsense',
+    'Expect: 100-continue', 'Content-Type: application/json; charset=latin1', 'Authorization: bearer x'
+  ), { maxLength: 4 }),
+  body: fc.oneof(fc.constantFrom('', '{}', 'zz\r\n{}\r\n0\r\n\r\n', '2\r\n{}\r\n0\r\n\r\n', '{"points": 1}', '-1'), fc.string({ unit: 'binary', maxLength: 30 }))
+}).map(({ method, path, version, host, headers, body }) =>
+  `${method} ${path} ${version}\r\n${host}${headers.map(h => `${h}\r\n`).join('')}\r\n${body}`)
+
+/** Every response on the wire, in order (a 1xx has no body). */
+function responses (raw: Buffer): Array<{ status: number, body: string }> {
+  const found: Array<{ status: number, body: string }> = []
+  let rest = raw
+  while (rest.length > 0) {
+    const end = rest.indexOf('\r\n\r\n')
+    if (end < 0) throw new Error(`an incomplete response: ${JSON.stringify(rest.toString('latin1').slice(0, 200))}`)
+    const head = rest.subarray(0, end).toString('latin1')
+    const status = Number(/^HTTP\/1\.1 (\d{3}) /.exec(head)?.[1])
+    const length = Number(/\r\ncontent-length: *(\d+)/i.exec(head)?.[1] ?? 0)
+    found.push({ status, body: rest.subarray(end + 4, end + 4 + length).toString('utf8') })
+    rest = rest.subarray(end + 4 + length)
+  }
+  return found
+}
+
+t.test('broken HTTP on the wire: every answer is in the error shape, never a 5xx', async t => {
+  const app = await build(t)
+  await app.listen({ port: 0, host: '127.0.0.1' })
+  const { port } = app.server.address() as { port: number }
+  const before = snapshot(app)
+  const { connect } = await import('node:net')
+  let tried = 0
+  const statuses = new Map<number, number>()
+  const failures: string[] = []
+  await fc.assert(fc.asyncProperty(wireRequest, async request => {
+    tried++
+    const raw = await new Promise<Buffer>((resolve, reject) => {
+      const chunks: Buffer[] = []
+      const socket = connect(port, '127.0.0.1')
+      socket.on('data', chunk => { chunks.push(chunk) })
+      socket.on('close', () => { resolve(Buffer.concat(chunks)) })
+      socket.on('error', reject)
+      // The whole request, then end: a server waiting for more sees the end of the stream.
+      socket.end(request, 'latin1')
+    })
+    let answers: Array<{ status: number, body: string }>
+    try { answers = responses(raw) } catch (err) { answers = []; failures.push(`${JSON.stringify(request.slice(0, 200))} -> ${(err as Error).message}`) }
+    const finals = answers.filter(answer => answer.status >= 200)
+    for (const { status } of finals) statuses.set(status, (statuses.get(status) ?? 0) + 1)
+    for (const { status, body } of finals) {
+      let parsed: any
+      try { parsed = JSON.parse(body) } catch { parsed = undefined }
+      const shaped = status < 400 || (typeof parsed === 'object' && parsed !== null &&
+        Object.keys(parsed).sort().join() === 'code,error,message,statusCode' && parsed.statusCode === status)
+      if (status >= 500 || !shaped) failures.push(`${JSON.stringify(request.slice(0, 200))} -> ${status} ${body.slice(0, 200)}`)
+    }
+    if (finals.length === 0) failures.push(`${JSON.stringify(request.slice(0, 200))} -> no answer`)
+    return true
+  }), { numRuns: 400 })
+  t.comment(`fuzz: ${tried} broken requests sent on the wire, answered ${[...statuses].sort().map(([status, n]) => `${status} ×${n}`).join(', ')}`)
+  t.strictSame(failures, [], 'every one answered in the error shape, never a 5xx')
+  t.strictSame(snapshot(app), before, 'the database is exactly as it was')
+})
+
+// The token (issue 10, item 7): any Authorization but the right token is a 401 with the challenge.
+t.test('hostile Authorization headers: a 401 with WWW-Authenticate, and the scheme in any case works', async t => {
+  const token = 'fuzz-token-0123456789'
+  const app = await build(t, { env: { API_TOKEN: token } })
+  const before = snapshot(app)
+  const guarded = routes.filter(route => route.path !== '/health')
+  const scheme = fc.constantFrom('Bearer', 'bearer', 'BEARER', 'bEARER', 'Basic', 'Token', '', 'Bearer:', 'Bearer\t')
+  const wrong = fc.oneof(
+    fc.string({ unit: fc.integer({ min: 0x20, max: 0x7e }).map(c => String.fromCharCode(c)), maxLength: 60 }),
+    fc.constantFrom(token.toUpperCase(), token.slice(1), `${token}x`, `${token} ${token}`, `"${token}"`, token.replace('0', 'O'))
+  )
+  const failures: string[] = []
+  await fc.assert(fc.asyncProperty(fc.constantFrom(...guarded), scheme, wrong, fc.boolean(), async (route, s, value, right) => {
+    const rightScheme = s.toLowerCase() === 'bearer'
+    const authorization = `${s} ${right ? token : value}`
+    const url = route.path.replace('{id}', '1')
+    // GET requests only, so the right token changes nothing either.
+    if (route.method !== 'GET') return true
+    const res = await app.inject({ method: 'GET', url, headers: { authorization } })
+    const open = right && rightScheme
+    const body = JSON.parse(res.body)
+    const ok = open
+      ? res.statusCode !== 401
+      : res.statusCode === 401 && res.headers['www-authenticate'] === 'Bearer realm="tally"' && body.code === 'UNAUTHORIZED'
+    if (!ok) failures.push(`${url} ${JSON.stringify(authorization)} -> ${res.statusCode} ${res.body.slice(0, 200)}`)
+    return ok
+  }), { numRuns: 1000 })
+  t.strictSame(failures, [], 'the right token in any letter case of the scheme opens; nothing else does')
+  t.strictSame(snapshot(app), before, 'the database is exactly as it was')
+})

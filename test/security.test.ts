@@ -1,9 +1,10 @@
 import t from 'tap'
-import { build, call, canonicalAdds, get } from './helper.js'
+import { build, call, canonicalAdds, get, snapshot } from './helper.js'
+import { startServer } from './process.js'
 
 const token = 'test-token-0123456789'
 
-t.test('with API_TOKEN set, every route but /health and the docs needs the bearer token', async t => {
+t.test('with API_TOKEN set, every route but the probes and the docs needs the bearer token', async t => {
   const app = await build(t, { env: { API_TOKEN: token } })
   const routes: Array<['GET' | 'POST' | 'DELETE', string, object?]> = [
     ['GET', '/balance'], ['POST', '/add', canonicalAdds[0]], ['POST', '/spend', { points: 1 }], ['GET', '/transactions'],
@@ -11,10 +12,11 @@ t.test('with API_TOKEN set, every route but /health and the docs needs the beare
     ['POST', '/event', { type: 'deposit', amount: '1', user_id: 1, time: 1 }], ['GET', '/alerts'], ['POST', '/flushDB'], ['DELETE', '/flushDB']
   ]
   for (const [method, url, payload] of routes) {
-    for (const authorization of [undefined, 'Bearer wrong-token-0123456789', `Basic ${token}`, token, `bearer ${token}`]) {
+    for (const authorization of [undefined, '', 'Bearer wrong-token-0123456789', `Basic ${token}`, token, `Bearer${token}`, `Bearer ${token}x`, `Bearer ${token.slice(1)}`]) {
       const res = await call(app, { method, url, ...(payload && { payload }), ...(authorization !== undefined && { headers: { authorization } }) })
       t.equal(res.status, 401, `${method} ${url} with ${authorization ?? 'no header'}`)
       t.strictSame(res.body, { statusCode: 401, error: 'Unauthorized', message: 'Send Authorization: Bearer <API_TOKEN>', code: 'UNAUTHORIZED' })
+      t.equal(res.headers['www-authenticate'], 'Bearer realm="tally"', 'a 401 names the scheme to use')
     }
   }
   t.equal(app.db.prepare('SELECT count(*) FROM point_transactions').pluck().get(), 0, 'nothing written')
@@ -23,9 +25,38 @@ t.test('with API_TOKEN set, every route but /health and the docs needs the beare
   t.equal((await call(app, { method: 'POST', url: '/flushDB', headers: { authorization: `Bearer ${token}` } })).status, 200,
     'flush with the token, and ALLOW_FLUSH=true')
   t.equal((await get(app, '/health')).status, 200, 'health is open')
+  t.equal((await get(app, '/live')).status, 200, 'live is open')
   t.equal((await app.inject('/docs/')).statusCode, 200, 'the docs are open')
   const spec = (await get(app, '/docs/json')).body
   t.strictSame(spec.components.securitySchemes, { bearer: { type: 'http', scheme: 'bearer' } }, 'the docs page can send the token')
+  t.strictSame(spec.security, [{ bearer: [] }], 'every route needs it, by default')
+  t.strictSame(spec.paths['/live'].get.security, [], 'the docs page shows /live as open')
+  t.strictSame(spec.paths['/health'].get.security, [], 'and /health')
+  t.notOk(spec.paths['/balance'].get.security, '/balance keeps the default')
+})
+
+t.test('the auth scheme is case-insensitive (RFC 7235); the token is not', async t => {
+  const app = await build(t, { env: { API_TOKEN: token } })
+  for (const scheme of ['Bearer', 'bearer', 'BEARER', 'bEaReR']) {
+    const res = await call(app, { method: 'POST', url: '/add', payload: canonicalAdds[0], headers: { authorization: `${scheme} ${token}` } })
+    t.equal(res.status, 200, `${scheme} <token>`)
+    t.notOk(res.headers['www-authenticate'], 'no challenge on success')
+  }
+  const before = snapshot(app)
+  const res = await call(app, { method: 'POST', url: '/add', payload: canonicalAdds[0], headers: { authorization: `bearer ${token.toUpperCase()}` } })
+  t.equal(res.status, 401, 'the token itself is compared exactly')
+  t.equal(res.headers['www-authenticate'], 'Bearer realm="tally"')
+  t.strictSame(snapshot(app), before, 'nothing changed')
+})
+
+t.test('a bad API_TOKEN stops start-up without the value in the error', async t => {
+  const mistyped = 'correct horse battery staple'
+  const server = startServer({ API_TOKEN: mistyped })
+  const { code, stderr, stdout } = await server.exited
+  t.equal(code, 1)
+  t.equal(stderr, 'tally: invalid configuration: API_TOKEN must be unset, or a token of 16 to 1024 visible ASCII characters ' +
+    '(got 28 characters, not all of them visible ASCII; the value is not shown)\n')
+  t.notMatch(stderr + stdout, /horse/, 'no part of the secret is printed')
 })
 
 t.test('the token does not open /flushDB without ALLOW_FLUSH', async t => {
