@@ -1,3 +1,4 @@
+import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
 import { buildApp } from '../src/app.js'
@@ -166,7 +167,26 @@ t.test('migration 006 back-fills each ledger\'s total from its payers\' balances
   t.strictSame(checkInvariants(db), [])
 })
 
-t.test('a migration that fails leaves the file as it was and stops start-up', async t => {
+t.test('a migration that fails halfway leaves the file as it was', async t => {
+  const dir = tempDir(t)
+  const migrations = join(dir, 'migrations')
+  mkdirSync(migrations)
+  writeFileSync(join(migrations, '001.do.a.sql'), 'CREATE TABLE a (x INTEGER);\n')
+  const db = openDatabase(join(dir, 'm.db'))
+  t.teardown(() => db.close())
+  t.strictSame((await migrate(db, migrations)).applied, ['1.do.a'])
+  // 002 is sound; 003 creates a table, then fails on its second statement.
+  writeFileSync(join(migrations, '002.do.b.sql'), 'CREATE TABLE b (x INTEGER);\nINSERT INTO a VALUES (2);\n')
+  writeFileSync(join(migrations, '003.do.c.sql'), 'CREATE TABLE c (x INTEGER);\nINSERT INTO no_such_table VALUES (3);\n')
+  const schema = () => db.prepare('SELECT type, name, sql FROM sqlite_schema ORDER BY name').all()
+  const before = { schema: schema(), versions: db.prepare('SELECT * FROM schemaversion').all(), a: db.prepare('SELECT * FROM a').all() }
+  await t.rejects(migrate(db, migrations), /no such table: no_such_table/)
+  t.equal(db.inTransaction, false, 'the transaction is closed')
+  const after = { schema: schema(), versions: db.prepare('SELECT * FROM schemaversion').all(), a: db.prepare('SELECT * FROM a').all() }
+  t.strictSame(after, before, 'neither 002 nor the first half of 003 was kept')
+})
+
+t.test('an edited migration stops start-up and changes nothing', async t => {
   const dbPath = join(tempDir(t), 'app.db')
   const db = openDatabase(dbPath)
   await migrate(db)

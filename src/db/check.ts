@@ -2,7 +2,7 @@ import type { Db } from './open.js'
 
 // Each check is a query that returns the rows breaking one invariant, and how to say so.
 // These read whole tables: they are for operators and tests, never the request path.
-const checks: Array<{ name: string, sql: string, say: (row: any) => string }> = [
+export const checks: Array<{ name: string, sql: string, say: (row: any) => string }> = [
   {
     name: 'balances match their lots',
     sql: 'SELECT b.ledger_id, b.payer, b.balance, coalesce(l.held, 0) AS held FROM payer_balances AS b ' +

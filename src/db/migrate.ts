@@ -11,13 +11,14 @@ export interface MigrationResult {
 }
 
 /**
- * Applies every pending migration in migrations/, recorded in the `schemaversion` table.
+ * Applies every pending migration in `dir` (migrations/ unless a test passes its own), recorded
+ * in the `schemaversion` table.
  * The whole run is one IMMEDIATE transaction: two processes starting on the same file take
  * turns, and a failing migration leaves the file as it was.
  */
-export async function migrate (db: Db): Promise<MigrationResult> {
+export async function migrate (db: Db, dir: string = migrationsDir): Promise<MigrationResult> {
   const postgrator = new Postgrator({
-    migrationPattern: `${migrationsDir}/*.sql`,
+    migrationPattern: `${dir}/*.sql`,
     driver: 'sqlite3',
     schemaTable: 'schemaversion',
     execQuery: async (sql: string) => {

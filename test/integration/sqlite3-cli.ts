@@ -4,6 +4,7 @@ import { promisify } from 'node:util'
 import t from 'tap'
 import { tempDir } from '../helper.js'
 import { startServer } from '../process.js'
+import { mask, replayReadme } from '../readme-session.js'
 
 // The real sqlite3 CLI (Debian's sqlite3) reading the file of a running server: WAL lets a
 // reader in while the service writes, and the views say what the API says.
@@ -53,4 +54,10 @@ t.test('sqlite3 reads the balance, credit and alert views of a running, writing 
   t.strictSame(details, [{ code: 1100, type: 'withdraw', amount: '150.00', time: 1, details: '{"amount":"150.00","limit":"100.00"}' }])
   const api = await (await fetch(`${url}/api/credits/1`)).json() as { credits: number }
   t.equal(api.credits, 42, 'the API agrees')
+})
+
+t.test('the README\'s sqlite3 examples print what the real sqlite3 prints, in the README\'s one session', async t => {
+  const outcomes = (await replayReadme(t, { sqlite3: 'cli' })).filter(o => o.step.command.startsWith('sqlite3 '))
+  t.ok(outcomes.length >= 6, `${outcomes.length} sqlite3 examples`)
+  for (const { step, actual } of outcomes) t.equal(mask(actual), mask(step.expected), step.command)
 })
