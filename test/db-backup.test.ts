@@ -14,9 +14,9 @@ t.test('npm run db:backup takes a consistent copy while the service writes: it p
   // Four clients adding without pause; each add's points are its own number, so a row names its write.
   const acknowledged: number[] = []
   let next = 1
-  let writing = true
+  const load = { writing: true }
   const client = async (): Promise<void> => {
-    while (writing) {
+    while (load.writing) {
       const points = next++
       const res = await fetch(`${url}/add`, {
         method: 'POST',
@@ -35,7 +35,7 @@ t.test('npm run db:backup takes a consistent copy while the service writes: it p
   const backup = await runCommand('db-backup', { DB_PATH: dbPath }, [file])
   const during = acknowledged.length - before.length
   await new Promise(resolve => setTimeout(resolve, 100))
-  writing = false
+  load.writing = false
   await Promise.all(clients)
   server.kill('SIGTERM')
   t.equal((await server.exited).code, 0)
