@@ -13,6 +13,13 @@ const credits = async (app: Awaited<ReturnType<typeof build>>, id: number) => (a
 const grants = (app: Awaited<ReturnType<typeof build>>) =>
   app.db.prepare('SELECT user_id, day, amount FROM daily_grants ORDER BY day, user_id').all()
 
+// The catch-up runs once the server listens: these tests listen on a free port of 127.0.0.1.
+async function started (t: Parameters<typeof build>[0], options: Parameters<typeof build>[1]): ReturnType<typeof build> {
+  const app = await build(t, options)
+  await app.listen({ port: 0, host: '127.0.0.1' })
+  return app
+}
+
 // Users created on a database whose grant for the day already ran, so only the test grants.
 async function seed (t: Parameters<typeof build>[0], users: number): Promise<string> {
   const dbPath = join(tempDir(t), 'app.db')
@@ -30,16 +37,20 @@ t.test('utcDay is the UTC calendar day', async t => {
 
 t.test('on start-up a day with no grant yet is caught up; a second start the same day grants nothing', async t => {
   const dbPath = await seed(t, 2)
-  const first = await build(t, { dbPath, env: on, now: at('2026-11-22T08:00:00Z') })
+  const ready = await build(t, { dbPath, env: on, now: at('2026-11-22T08:00:00Z') })
+  t.equal(await credits(ready, 1), 0, 'an app that is ready but not listening has not granted')
+  t.equal(ready.dailyGrant!.isRunning(), false, 'nor scheduled')
+  await ready.close()
+  const first = await started(t, { dbPath, env: on, now: at('2026-11-22T08:00:00Z') })
   t.equal(await credits(first, 1), 5)
   t.equal(await credits(first, 2), 5)
   await first.close()
   // A restart the same day: already granted.
-  const again = await build(t, { dbPath, env: on, now: at('2026-11-22T23:59:59Z') })
+  const again = await started(t, { dbPath, env: on, now: at('2026-11-22T23:59:59Z') })
   t.equal(await credits(again, 1), 5)
   await again.close()
   // The next day: granted again, with the configured amount.
-  const next = await build(t, { dbPath, env: { ...on, DAILY_CREDITS_AMOUNT: '3' }, now: at('2026-11-23T00:00:01Z') })
+  const next = await started(t, { dbPath, env: { ...on, DAILY_CREDITS_AMOUNT: '3' }, now: at('2026-11-23T00:00:01Z') })
   t.equal(await credits(next, 1), 8)
   t.strictSame(grants(next), [
     { user_id: 1, day: '2026-11-22', amount: 5 }, { user_id: 2, day: '2026-11-22', amount: 5 },
@@ -57,7 +68,7 @@ t.test('on start-up a day with no grant yet is caught up; a second start the sam
 
 t.test('the same day twice grants once; a user created after the day\'s run waits for the next day', async t => {
   const dbPath = await seed(t, 1)
-  const app = await build(t, { dbPath, env: on, now: at('2026-11-22T00:00:00Z') })
+  const app = await started(t, { dbPath, env: on, now: at('2026-11-22T00:00:00Z') })
   t.strictSame(app.credits.grantDaily('2026-11-22', 5, 'command'), { day: '2026-11-22', trigger: 'command', users_credited: 0 })
   await post(app, '/users', { email: 'late@example.com', name: 'Late' })
   t.equal(await credits(app, 2), 0)
@@ -69,8 +80,9 @@ t.test('the same day twice grants once; a user created after the day\'s run wait
 t.test('the schedule fires at 00:00 UTC and uses the injected clock', async t => {
   const dbPath = await seed(t, 1)
   let clock = new Date('2026-11-22T12:00:00Z')
-  const app = await build(t, { dbPath, env: on, now: () => clock })
+  const app = await started(t, { dbPath, env: on, now: () => clock })
   const job = app.dailyGrant!
+  t.equal(job.isRunning(), true, 'scheduled once listening')
   const next = job.nextRun()!
   t.equal(next.getUTCHours(), 0)
   t.equal(next.getUTCMinutes(), 0)
@@ -95,6 +107,19 @@ t.test('a scheduled run that fails is logged and the service goes on', async t =
   await app.dailyGrant!.trigger()
   t.equal(logged.length, 1)
   t.match(logged[0], { err: { message: /database connection is not open/ } })
+})
+
+t.test('a start-up catch-up that fails is logged and the service goes on', async t => {
+  const dbPath = await seed(t, 1)
+  const app = await build(t, { dbPath, env: on })
+  const logged: Array<{ obj: unknown, msg: unknown }> = []
+  app.log.error = ((obj: unknown, msg: unknown) => { logged.push({ obj, msg }) }) as typeof app.log.error
+  app.credits.catchUp = () => { throw new Error('database is locked') }
+  await app.listen({ port: 0, host: '127.0.0.1' })
+  t.match(logged, [{ obj: { err: { message: 'database is locked' } }, msg: 'daily credits catch-up failed' }])
+  t.equal(app.dailyGrant!.isRunning(), true, 'the schedule still runs')
+  t.equal((await get(app, '/health')).status, 200)
+  t.equal(await credits(app, 1), 0)
 })
 
 t.test('DAILY_CREDITS_ENABLED=false: no schedule and no start-up grant', async t => {
@@ -172,5 +197,5 @@ t.test('credits:daily on a file it cannot open says why and exits 1', async t =>
   const dir = tempDir(t)
   const run = await runDaily(dir)
   t.equal(run.code, 1)
-  t.match(run.stderr, /^tally: SqliteError: unable to open database file\n$/)
+  t.equal(run.stderr, `tally: cannot open DB_PATH "${dir}": SQLITE_CANTOPEN: unable to open database file\n`)
 })

@@ -14,8 +14,8 @@ export interface Child {
 
 const entry = (path: string) => new URL(`../src/${path}`, import.meta.url).pathname
 
-export function start (script: string, env: Record<string, string>, limitMs = 60_000): Child {
-  const child = spawn(process.execPath, [...process.execArgv, entry(script)], {
+export function start (script: string, env: Record<string, string>, limitMs = 60_000, args: string[] = []): Child {
+  const child = spawn(process.execPath, [...process.execArgv, entry(script), ...args], {
     env: { ...process.env, HOST: '127.0.0.1', PORT: '0', LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe']
   })
@@ -42,5 +42,6 @@ export function start (script: string, env: Record<string, string>, limitMs = 60
 /** The real server (src/server.ts). */
 export const startServer = (env: Record<string, string>, limitMs?: number) => start('server.ts', env, limitMs)
 
-/** An operator command (src/cli/NAME.ts) run to its end. */
-export const runCommand = async (name: string, env: Record<string, string>) => await start(`cli/${name}.ts`, env).exited
+/** An operator command (src/cli/NAME.ts) run to its end, with its command-line arguments. */
+export const runCommand = async (name: string, env: Record<string, string>, args: string[] = []) =>
+  await start(`cli/${name}.ts`, env, undefined, args).exited

@@ -3,6 +3,7 @@ import { join } from 'node:path'
 import t from 'tap'
 import { buildApp } from '../src/app.js'
 import { loadConfig } from '../src/config.js'
+import { DRAIN_GRACE_MS } from '../src/system/shutdown.js'
 import { tempDir } from './helper.js'
 
 // Raw sockets, so the test decides exactly what is on the wire when close() begins.
@@ -59,4 +60,40 @@ t.test('on close, a request in flight is answered and its socket let go; one arr
   // Before the fix the kept-alive socket held close() open for keepAliveTimeout (72 s).
   await closed
   t.pass('close() finished once both were answered')
+})
+
+t.test('the drain has a deadline: after its grace a stalled upload is closed, while a request that fully arrived is still answered', async t => {
+  const app = buildApp(loadConfig({ DB_PATH: join(tempDir(t), 'app.db'), DAILY_CREDITS_ENABLED: 'false' }), { logger: false })
+  let release = (): void => {}
+  let entered = (): void => {}
+  const inside = new Promise<void>(resolve => { entered = resolve })
+  app.post('/held', async () => {
+    entered()
+    await new Promise<void>(resolve => { release = resolve })
+    return { done: true }
+  })
+  await app.listen({ port: 0, host: '127.0.0.1' })
+  const { port } = app.server.address() as { port: number }
+
+  const answering = open(port)
+  answering.socket.write('POST /held HTTP/1.1\r\nHost: tally\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}')
+  const stalled = open(port)
+  stalled.socket.write('POST /add HTTP/1.1\r\nHost: tally\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"payer":"')
+  await inside
+  await new Promise(resolve => setTimeout(resolve, 100))
+
+  const began = Date.now()
+  const closed = app.close()
+  const stalledEnd = await Promise.race([stalled.received, new Promise(resolve => setTimeout(resolve, 5000, 'still open after 5 s'))])
+  const cutAfter = Date.now() - began
+  stalled.socket.destroy() // so that a failure here does not hang the close below
+  t.equal(stalledEnd, '', 'the stalled upload is closed unanswered')
+  t.ok(cutAfter >= DRAIN_GRACE_MS - 50 && cutAfter < DRAIN_GRACE_MS + 1000, `after the grace (${cutAfter} ms)`)
+  // Past the deadline, the request being answered still has its socket.
+  await new Promise(resolve => setTimeout(resolve, 200))
+  t.equal(answering.socket.destroyed, false, 'the request being answered keeps its socket')
+  release()
+  const answered = await answering.received
+  t.match(answered, /^HTTP\/1\.1 200 [^]*\r\nconnection: close\r\n[^]*\{"done":true\}$/i)
+  await closed
 })

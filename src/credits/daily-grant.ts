@@ -18,9 +18,10 @@ export interface DailyGrantOptions {
 }
 
 /**
- * Grants every user the daily credits at 00:00 UTC, and on start-up when no grant has run today
- * (a service that was down at midnight catches up for today; earlier missed days are not
- * back-filled). Registered only when DAILY_CREDITS_ENABLED is true.
+ * Grants every user the daily credits at 00:00 UTC, and once the server listens when no grant has
+ * run today (a service that was down at midnight catches up for today; earlier missed days are
+ * not back-filled). An app that never listens (tests that only inject) neither catches up nor
+ * schedules. Registered only when DAILY_CREDITS_ENABLED is true.
  */
 export default fp<DailyGrantOptions>(async (app: FastifyInstance, { credits, writes, amount, now }) => {
   const job = new Cron('0 0 * * *', {
@@ -34,9 +35,15 @@ export default fp<DailyGrantOptions>(async (app: FastifyInstance, { credits, wri
     app.log.info(await writes.run(() => credits.grantDaily(utcDay(now()), amount, 'schedule')), 'daily credits granted')
   })
   app.decorate('dailyGrant', job)
-  app.addHook('onReady', async () => {
-    const run = await writes.run(() => credits.catchUp(utcDay(now()), amount))
-    if (run !== null) app.log.info(run, 'daily credits granted (start-up catch-up)')
+  // Only once listening: a start that fails (the port taken, say) grants nothing. A catch-up that
+  // fails is logged and the service goes on; the next midnight tries again.
+  app.addHook('onListen', async () => {
+    try {
+      const run = await writes.run(() => credits.catchUp(utcDay(now()), amount))
+      if (run !== null) app.log.info(run, 'daily credits granted (start-up catch-up)')
+    } catch (err) {
+      app.log.error({ err }, 'daily credits catch-up failed')
+    }
     job.resume()
   })
   app.addHook('onClose', async () => { job.stop() })
