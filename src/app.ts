@@ -17,6 +17,7 @@ import creditsRoutes from './credits/routes.js'
 import dbPlugin from './db/plugin.js'
 import writeQueue from './db/write-queue.js'
 import errors, { errorBody, toErrorBody } from './errors.js'
+import jsonBody from './http/json-body.js'
 import { parseParameters, refuseUndeclaredQuery } from './schemas.js'
 import { IdempotencyRepository } from './idempotency/repository.js'
 import { PointsRepository } from './points/repository.js'
@@ -79,6 +80,8 @@ export function buildApp (config: Config, options: AppOptions = {}): FastifyInst
     request.log.info({ method: request.method, url: request.url, statusCode: reply.statusCode, ms: Math.round(reply.elapsedTime * 100) / 100 }, 'request')
   })
   app.register(errors)
+  // JSON bodies: UTF-8 only, and every string storable as sent (U+0000, lone surrogates: 400).
+  app.register(jsonBody)
   app.register(shutdown)
   // Security headers on every response; the docs page sends its own CSP (staticCSP below).
   // tally is served over plain http on localhost, so no upgrade-insecure-requests: it would send

@@ -27,6 +27,10 @@ export const IdempotencyKeyReused = createError(
   'IDEMPOTENCY_KEY_REUSED', 'This Idempotency-Key was used for a different request (route or body)', 409)
 export const ShuttingDown = createError(
   'SHUTTING_DOWN', 'The service is shutting down; nothing was changed, retry once it is back', 503)
+// A JSON body tally cannot store as sent: not UTF-8, or a string with U+0000 or a lone surrogate.
+export const UnstorableText = createError<[string]>('INVALID_REQUEST', '%s', 400)
+export const UnsupportedCharset = createError<[string]>(
+  'UNSUPPORTED_MEDIA_TYPE', 'JSON bodies must be UTF-8; this one declares charset=%s', 415)
 export const RouteNotFound = createError<[string, string]>('ROUTE_NOT_FOUND', 'Route %s %s not found', 404)
 
 // Fastify's own errors, renamed to codes that read as tally's contract.
