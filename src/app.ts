@@ -17,6 +17,7 @@ import dbPlugin from './db/plugin.js'
 import writeQueue from './db/write-queue.js'
 import errors, { errorBody, toErrorBody } from './errors.js'
 import protocolErrors, { answerClientError } from './http/protocol-errors.js'
+import jsonBody from './http/json-body.js'
 import { parseParameters, refuseUndeclaredQuery } from './schemas.js'
 import { IdempotencyRepository } from './idempotency/repository.js'
 import { PointsRepository } from './points/repository.js'
@@ -82,6 +83,8 @@ export function buildApp (config: Config, options: AppOptions = {}): FastifyInst
   app.register(requestLog, { flush: log.flush })
   app.register(errors)
   app.register(protocolErrors)
+  // JSON bodies: UTF-8 only, and every string storable as sent (U+0000, lone surrogates: 400).
+  app.register(jsonBody)
   app.register(shutdown)
   // Security headers on every response; the docs page sends its own CSP (staticCSP below).
   app.register(securityHeaders)

@@ -31,6 +31,10 @@ export const DatabaseBusy = createError(
   'DATABASE_BUSY', 'The database is busy: another process held the write lock for 5 s; nothing was changed, retry', 503)
 export const StorageUnavailable = createError(
   'STORAGE_UNAVAILABLE', 'The database cannot be written or read right now (disk full or I/O error); nothing was changed, retry later', 503)
+// A JSON body tally cannot store as sent: not UTF-8, or a string with U+0000 or a lone surrogate.
+export const UnstorableText = createError<[string]>('INVALID_REQUEST', '%s', 400)
+export const UnsupportedCharset = createError<[string]>(
+  'UNSUPPORTED_MEDIA_TYPE', 'JSON bodies must be UTF-8; this one declares charset=%s', 415)
 export const RouteNotFound = createError<[string, string]>('ROUTE_NOT_FOUND', 'Route %s %s not found', 404)
 export const MethodNotAllowed = createError<[string, string, string]>(
   'METHOD_NOT_ALLOWED', 'Method %s is not allowed on %s; it takes %s', 405)

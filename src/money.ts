@@ -12,7 +12,8 @@ export function toCents (text: string): number | null {
   return Number(whole) * 100 + Number(fraction.slice(1).padEnd(2, '0'))
 }
 
-/** 4250 → "42.50". */
-export function formatCents (cents: number): string {
-  return `${Math.floor(cents / 100)}.${String(cents % 100).padStart(2, '0')}`
+/** 4250 → "42.50"; exact for any integer of cents, a BigInt included (a window's total). */
+export function formatCents (cents: number | bigint): string {
+  const exact = BigInt(cents)
+  return `${exact / 100n}.${String(exact % 100n).padStart(2, '0')}`
 }

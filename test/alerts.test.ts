@@ -234,7 +234,7 @@ t.test('history: events with their codes, alerts with their figures, newest firs
 
 t.test('rules in isolation: each alone at its threshold', async t => {
   const m = tiers.medium
-  const quiet = { previousTypes: [], previousDeposits: [], depositWindow: { total: 0, count: 0 }, velocityWindowCount: 0 }
+  const quiet = { previousTypes: [], previousDeposits: [], depositWindow: { total: 0n, count: 0 }, velocityWindowCount: 0 }
   const deposit = (amount: number): IncomingEvent => ({ type: 'deposit', amount, time: 100 })
   t.strictSame(evaluate(deposit(20_000), quiet, m, 's'), [])
   t.strictSame(evaluate(deposit(20_001), quiet, m, 's').map(a => a.code), [123])

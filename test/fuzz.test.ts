@@ -54,20 +54,38 @@ const deep = '['.repeat(2000) + ']'.repeat(2000)
 // Any generated value as text; String() throws on objects without a prototype.
 const asText = (value: unknown): string => typeof value === 'string' ? value : JSON.stringify(value) ?? 'undefined'
 
-interface Fuzzed { route: Route, method: Method, url: string, headers: Record<string, string>, payload?: string }
+// Text that cannot be stored as sent (issue 10, item 4): each must be refused, never repaired.
+const nul = fc.constantFrom('\u0000', 'DAN\u0000NON', 'x\u0000', '\u0000\u0000')
+const loneSurrogate = fc.constantFrom('\ud800', 'DAN\udfffNON', '\ude00\ud83d', 'x\ud83d')
+const notUtf8 = fc.constantFrom([0xff], [0xc0, 0xaf], [0xed, 0xa0, 0x80], [0xf0, 0x9f, 0x98], [0xf4, 0x90, 0x80, 0x80], [0x80], [0xe9])
+const foreignCharset = fc.constantFrom('latin1', 'ISO-8859-1', '"utf-16"', 'windows-1252', 'us-ascii', 'utf-32', '')
+
+interface Fuzzed {
+  route: Route
+  method: Method
+  url: string
+  headers: Record<string, string>
+  payload?: string | Buffer
+  /** The status and code a breakage must get, where only one is right. */
+  expected?: [number, string]
+}
 
 const badId = fc.oneof(fc.constantFrom('0', '-1', '1.5', 'abc', '1e3', '99999999999999999999', '%20', 'null', '1;2'), hostileString.map(s => encodeURIComponent(s) || 'x'))
 
 // Breaks a request in one way that no route accepts; other parts may be hostile too.
 const fuzzed: fc.Arbitrary<Fuzzed> = fc.record({
   route: fc.constantFrom(...routes),
-  breakage: fc.constantFrom('extra-field', 'wrong-type', 'not-an-object', 'malformed-json', 'wrong-content-type', 'oversize', 'deep', 'bad-id', 'unknown-query', 'bad-query'),
+  breakage: fc.constantFrom('extra-field', 'wrong-type', 'not-an-object', 'malformed-json', 'wrong-content-type', 'oversize', 'deep', 'bad-id', 'unknown-query', 'bad-query',
+    'nul', 'lone-surrogate', 'not-utf8', 'foreign-charset'),
   id: fc.constantFrom('1', '2'),
   wrongId: badId,
   key: hostileString,
   value: hostileValue,
-  other: fc.anything({ maxDepth: 2 })
-}).map(({ route, breakage, id, wrongId, key, value, other }) => {
+  other: fc.anything({ maxDepth: 2 }),
+  badText: fc.oneof(nul, loneSurrogate),
+  badBytes: notUtf8,
+  charset: foreignCharset
+}).map(({ route, breakage, id, wrongId, key, value, other, badText, badBytes, charset }) => {
   const hasId = route.path.includes('{id}')
   const takesBody = route.body !== undefined
   // A breakage the route can feel: body breakages need a body, bad ids need an id.
@@ -77,8 +95,12 @@ const fuzzed: fc.Arbitrary<Fuzzed> = fc.record({
   const path = route.path.replace('{id}', breakage === 'bad-id' ? wrongId : id)
   const headers: Record<string, string> = { 'content-type': 'application/json' }
   let url = path
-  let payload: string | undefined = takesBody ? JSON.stringify(route.body) : undefined
+  let payload: string | Buffer | undefined = takesBody ? JSON.stringify(route.body) : undefined
+  let expected: [number, string] | undefined
   const fields = Object.keys(route.body ?? {})
+  // Bad text goes into one of the body's strings, or, where it has none, into a field's name.
+  const textField = fields.find(field => typeof route.body![field] === 'string')
+  const withText = (text: string): string => JSON.stringify(textField !== undefined ? { ...route.body, [textField]: text } : { ...route.body, [`x${text}`]: 1 })
   switch (breakage) {
     case 'extra-field': payload = JSON.stringify({ ...route.body, [`x${key}`]: value }); break
     case 'wrong-type': {
@@ -97,8 +119,24 @@ const fuzzed: fc.Arbitrary<Fuzzed> = fc.record({
     case 'bad-id': break
     case 'unknown-query': url = `${path}?${encodeURIComponent(`zz${key}`)}=${encodeURIComponent(asText(value))}`; break
     case 'bad-query': url = `${path}?limit=${encodeURIComponent(typeof value === 'number' && Number.isInteger(value) && value >= 1 && value <= 500 ? 'x' : asText(value))}`; break
+    // JSON.stringify writes a lone surrogate as a \u escape; the text around it is hostile too.
+    case 'nul':
+    case 'lone-surrogate': {
+      // The hostile text around it without surrogates of its own, which could pair with it.
+      const around = key.replace(/\p{Surrogate}/gu, '')
+      payload = withText(`${around}${badText}${around}`)
+      expected = [400, 'INVALID_REQUEST']
+      break
+    }
+    case 'not-utf8': {
+      const [before, after] = withText('\u0001SPLIT\u0001').split('\\u0001SPLIT\\u0001') as [string, string]
+      payload = Buffer.concat([Buffer.from(before), Buffer.from(badBytes), Buffer.from(after)])
+      expected = [400, 'INVALID_REQUEST']
+      break
+    }
+    case 'foreign-charset': headers['content-type'] = `application/json; charset=${charset}`; expected = [415, 'UNSUPPORTED_MEDIA_TYPE']; break
   }
-  return { route, method: route.method, url, headers, ...(payload !== undefined && { payload }) }
+  return { route, method: route.method, url, headers, ...(payload !== undefined && { payload }), ...(expected !== undefined && { expected }) }
 })
 
 t.test('hostile requests to every route: always a 4xx with the error shape, nothing changes', async t => {
@@ -120,8 +158,9 @@ t.test('hostile requests to every route: always a 4xx with the error shape, noth
     try { body = JSON.parse(res.body) } catch { body = res.body }
     const shaped = typeof body === 'object' && body !== null && Object.keys(body).sort().join() === 'code,error,message,statusCode' &&
       body.statusCode === res.statusCode && typeof body.code === 'string' && typeof body.message === 'string'
-    if (res.statusCode < 400 || res.statusCode >= 500 || !shaped) {
-      failures.push(`${request.method} ${request.url} ${(request.payload ?? '').slice(0, 200)} -> ${res.statusCode} ${res.body.slice(0, 200)}`)
+    const unexpected = request.expected !== undefined && (res.statusCode !== request.expected[0] || body.code !== request.expected[1])
+    if (res.statusCode < 400 || res.statusCode >= 500 || !shaped || unexpected) {
+      failures.push(`${request.method} ${request.url} ${JSON.stringify(String(request.payload ?? '').slice(0, 200))} -> ${res.statusCode} ${res.body.slice(0, 200)}`)
       return false
     }
     return true

@@ -38,8 +38,13 @@ export const alertsSql = {
     'SELECT time, type FROM events WHERE user_id = @userId ORDER BY time DESC, id DESC LIMIT @limit',
   latestDeposits:
     "SELECT amount FROM events WHERE user_id = @userId AND type = 'deposit' ORDER BY time DESC, id DESC LIMIT @limit",
+  // The window's total, summed in three 17-bit slices of the amount (amounts are below 2^50 by
+  // the API's largest, 9999999999999.99) and put together in BigInt: a plain sum(amount) passes
+  // int64 at 9,224 deposits of that amount (SQLite raises "integer overflow"), and 2^53 cents far
+  // sooner. A slice's sum passes int64 only past 2^46 rows, more than a SQLite file can hold.
   depositWindow:
-    "SELECT coalesce(sum(amount), 0) AS total, count(*) AS count FROM events WHERE user_id = @userId AND type = 'deposit' AND time >= @from",
+    'SELECT coalesce(sum(amount >> 34), 0) AS high, coalesce(sum((amount >> 17) & 131071), 0) AS middle, ' +
+    "coalesce(sum(amount & 131071), 0) AS low, count(*) AS count FROM events WHERE user_id = @userId AND type = 'deposit' AND time >= @from",
   velocityWindow: 'SELECT count(*) FROM events WHERE user_id = @userId AND time >= @from',
   insertEvent:
     'INSERT INTO events (user_id, type, amount, time, created_at) VALUES (@userId, @type, @amount, @time, @now)',
@@ -96,6 +101,8 @@ export class AlertsRepository {
       Object.entries(alertsSql).filter(([name]) => !limited.has(name))
         .map(([name, sql]) => [name, name === 'velocityWindow' ? db.prepare(sql).pluck() : db.prepare(sql)])
     ) as { [K in Exclude<keyof typeof alertsSql, Limited>]: Statement }
+    // Its sums come back as BigInt, exact past 2^53.
+    this.#statements.depositWindow.safeIntegers()
     this.#recordTx = db.transaction((userId: number, event: IncomingEvent) => this.#recordInTransaction(userId, event))
   }
 
@@ -139,7 +146,7 @@ export class AlertsRepository {
     const fired = evaluate(event, {
       previousTypes: latest.map(row => row.type),
       previousDeposits: this.#limited('latestDeposits', t.increasing_deposits - 1).all({ userId }) as number[],
-      depositWindow: s.depositWindow.get({ userId, from: event.time - windowLength(t.deposit_window_seconds, this.#unit) }) as { total: number, count: number },
+      depositWindow: this.#depositWindow(userId, event.time - windowLength(t.deposit_window_seconds, this.#unit)),
       velocityWindowCount: s.velocityWindow.get({ userId, from: event.time - windowLength(t.velocity_window_seconds, this.#unit) }) as number
     }, t, this.#unit)
     const now = this.#now().toISOString()
@@ -148,6 +155,12 @@ export class AlertsRepository {
       s.insertAlert.run({ eventId, userId, code: alert.code, details: JSON.stringify(alert.details), now })
     }
     return fired
+  }
+
+  /** The user's deposits with time ≥ from: how many, and their exact total in cents. */
+  #depositWindow (userId: number, from: number): { total: bigint, count: number } {
+    const { high, middle, low, count } = this.#statements.depositWindow.get({ userId, from }) as Record<'high' | 'middle' | 'low' | 'count', bigint>
+    return { total: (high << 34n) + (middle << 17n) + low, count: Number(count) }
   }
 
   events (userId: number, page: PageRequest): Page<StoredEvent> {

@@ -69,8 +69,8 @@ export interface HistorySlice {
   previousTypes: EventType[]
   /** Amounts of the latest increasing_deposits − 1 deposits, newest first. */
   previousDeposits: number[]
-  /** Deposits with time in [time − deposit window, time]. */
-  depositWindow: { total: number, count: number }
+  /** Deposits with time in [time − deposit window, time]; the total in cents, exact past 2^53. */
+  depositWindow: { total: bigint, count: number }
   /** Events of either type with time in [time − velocity window, time]. */
   velocityWindowCount: number
 }
@@ -101,8 +101,8 @@ export function evaluate (event: IncomingEvent, history: HistorySlice, t: Thresh
 
   if (event.type === 'deposit') {
     const window = windowLength(t.deposit_window_seconds, unit)
-    const total = history.depositWindow.total + event.amount
-    if (total > t.deposit_window_limit) {
+    const total = history.depositWindow.total + BigInt(event.amount)
+    if (total > BigInt(t.deposit_window_limit)) {
       fired.push({
         code: 123,
         details: {

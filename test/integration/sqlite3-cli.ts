@@ -61,3 +61,22 @@ t.test('the README\'s sqlite3 examples print what the real sqlite3 prints, in th
   t.ok(outcomes.length >= 6, `${outcomes.length} sqlite3 examples`)
   for (const { step, actual } of outcomes) t.equal(mask(actual), mask(step.expected), step.command)
 })
+
+t.test('sqlite3 shows every stored string exactly as sent, and refused ones not at all', async t => {
+  const dbPath = join(tempDir(t), 'app.db')
+  const server = startServer({ DB_PATH: dbPath, DAILY_CREDITS_ENABLED: 'false' })
+  t.teardown(() => server.kill('SIGKILL'))
+  const url = await server.listening
+  const payers = ['😀'.repeat(64), '👩‍👩‍👧‍👦', 'e\u0301', '\u00e9', '\ufeff\uffff', 'a\u0001\u007fb', '\\u0000']
+  for (const payer of payers) {
+    t.equal((await post(url, '/add', { payer, points: 1, timestamp: '2022-10-31T10:00:00Z' })).status, 200)
+  }
+  // Refused, so never seen as "DAN" or as bytes that are not UTF-8.
+  t.equal((await post(url, '/add', { payer: 'DAN\u0000NON', points: 1, timestamp: '2022-10-31T10:00:00Z' })).status, 400)
+  t.equal((await post(url, '/add', { payer: 'DAN\ud800', points: 1, timestamp: '2022-10-31T10:00:00Z' })).status, 400)
+  const rows = await sqlite3(dbPath, 'SELECT payer, hex(payer) AS bytes, length(payer) AS length FROM point_balances ORDER BY payer')
+  const expected = [...payers].sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)))
+  t.strictSame(rows.map(row => row.payer), expected, 'the view reads back every payer')
+  t.strictSame(rows.map(row => row.bytes), expected.map(p => Buffer.from(p).toString('hex').toUpperCase()), 'as the UTF-8 bytes sent')
+  t.strictSame(rows.map(row => row.length), expected.map(p => [...p].length), 'its length in code points')
+})

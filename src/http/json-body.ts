@@ -1,0 +1,66 @@
+import type { FastifyInstance, FastifyRequest } from 'fastify'
+import fp from 'fastify-plugin'
+import { UnstorableText, UnsupportedCharset } from '../errors.js'
+
+// A JSON body is UTF-8 (RFC 8259 §8.1), and every string in it is stored exactly as sent, or
+// refused: Node would replace bytes that are not UTF-8 with U+FFFD, SQLite's length() stops at
+// U+0000, and a lone surrogate ("\ud800") has no UTF-8 form at all.
+
+// fatal: bytes that are not UTF-8 throw instead of becoming U+FFFD. ignoreBOM: a leading
+// byte-order mark stays in the text for the JSON parser to skip, as it always has.
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
+const UTF8_LABELS = new Set(['utf-8', 'utf8'])
+const CHARSET = /;\s*charset=(?:"([^"]*)"|([^\s;]*))/i
+// With the u flag a well-formed pair is one code point, so this matches only a lone surrogate.
+const LONE_SURROGATE = /\p{Surrogate}/u
+
+function problemWith (text: string, where: string): string | undefined {
+  if (text.includes('\u0000')) return `${where} must not contain U+0000 (NUL): it cannot be stored`
+  if (LONE_SURROGATE.test(text)) return `${where} must not contain a lone surrogate (U+D800 to U+DFFF): it has no UTF-8 form`
+  return undefined
+}
+
+/** Why the first string (a value or a key) of a parsed body cannot be stored, if one cannot. */
+function unstorable (value: unknown, path: string): string | undefined {
+  if (typeof value === 'string') return problemWith(value, path)
+  if (typeof value !== 'object' || value === null) return undefined
+  for (const [key, item] of Object.entries(value)) {
+    const problem = problemWith(key, `a key of ${path}`) ?? unstorable(item, `${path}/${key}`)
+    if (problem !== undefined) return problem
+  }
+  return undefined
+}
+
+type Done = (err: Error | null, body?: unknown) => void
+
+/**
+ * Replaces Fastify's JSON parser with one that decodes strictly and then hands the text to
+ * Fastify's own (so EMPTY_BODY, INVALID_JSON, the body limit and the __proto__ and
+ * constructor.prototype refusals are exactly as before).
+ */
+export default fp(async (app: FastifyInstance) => {
+  const { onProtoPoisoning, onConstructorPoisoning } = app.initialConfig
+  const parseJson = app.getDefaultJsonParser(onProtoPoisoning!, onConstructorPoisoning!) as
+    (request: FastifyRequest, body: string, done: Done) => void
+
+  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (request, raw: Buffer, done: Done) => {
+    // The header matched application/json to get here, so it is a string.
+    const charset = CHARSET.exec(request.headers['content-type'] as string)
+    if (charset !== null) {
+      const label = charset[1] ?? charset[2]!
+      if (!UTF8_LABELS.has(label.toLowerCase())) return done(new UnsupportedCharset(label))
+    }
+    let text: string
+    try {
+      text = utf8.decode(raw)
+    } catch {
+      return done(new UnstorableText('The body is not valid UTF-8'))
+    }
+    parseJson(request, text, (err, body) => {
+      if (err !== null) return done(err)
+      // U+0000 and lone surrogates can only be written as \u escapes: most bodies have none.
+      const problem = text.includes('\\u') ? unstorable(body, 'body') : undefined
+      done(problem === undefined ? null : new UnstorableText(problem), body)
+    })
+  })
+}, { name: 'json-body' })
