@@ -31,6 +31,9 @@ export const DatabaseBusy = createError(
   'DATABASE_BUSY', 'The database is busy: another process held the write lock for 5 s; nothing was changed, retry', 503)
 export const StorageUnavailable = createError(
   'STORAGE_UNAVAILABLE', 'The database cannot be written or read right now (disk full or I/O error); nothing was changed, retry later', 503)
+export const TakesNoBody = createError('INVALID_REQUEST', 'This route takes no body (or {})', 400)
+export const ForbiddenKey = createError('FORBIDDEN_KEY',
+  'The body is valid JSON but has a "__proto__" key or a "constructor" with a "prototype": these are refused, as they could change the prototype of objects built from the body', 400)
 // A JSON body tally cannot store as sent: not UTF-8, or a string with U+0000 or a lone surrogate.
 export const UnstorableText = createError<[string]>('INVALID_REQUEST', '%s', 400)
 export const UnsupportedCharset = createError<[string]>(

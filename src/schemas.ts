@@ -1,3 +1,4 @@
+import { TakesNoBody } from './errors.js'
 import { Type } from 'typebox'
 
 // Schemas every domain uses: the error body, pagination.
@@ -49,6 +50,16 @@ export const IdempotencyHeaders = Type.Object({
   }))
 })
 
+/**
+ * preValidation hook of write routes that take no body: none, or `{}`; anything else is refused
+ * (INVALID_REQUEST). A hook, not a body schema: Fastify would validate an absent body too.
+ */
+export function refuseBody (request: { body: unknown }, _reply: unknown, done: (err?: Error) => void): void {
+  const { body } = request
+  const empty = body === undefined || (body !== null && typeof body === 'object' && !Array.isArray(body) && Object.keys(body).length === 0)
+  done(empty ? undefined : new TakesNoBody())
+}
+
 /** For routes that take no query parameters: any is refused, so `POST /add?dry_run=true` cannot add for real. */
 export const NoQuery = Type.Object({}, { additionalProperties: false })
 
@@ -79,7 +90,7 @@ export async function parseParameters (request: { params: unknown, query: unknow
 }
 
 export const PageQuery = Type.Object({
-  cursor: Type.Optional(Type.Integer({ minimum: 1, description: 'The `next_cursor` of the previous page; omit for the newest' })),
+  cursor: Type.Optional(Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER, description: 'The `next_cursor` of the previous page; omit for the newest' })),
   limit: Type.Integer({ minimum: 1, maximum: 500, default: 50, description: 'Items per page, 1 to 500' })
 }, { additionalProperties: false })
 

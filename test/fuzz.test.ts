@@ -76,7 +76,7 @@ const badId = fc.oneof(fc.constantFrom('0', '-1', '1.5', 'abc', '1e3', '99999999
 const fuzzed: fc.Arbitrary<Fuzzed> = fc.record({
   route: fc.constantFrom(...routes),
   breakage: fc.constantFrom('extra-field', 'wrong-type', 'not-an-object', 'malformed-json', 'wrong-content-type', 'oversize', 'deep', 'bad-id', 'unknown-query', 'bad-query',
-    'nul', 'lone-surrogate', 'not-utf8', 'foreign-charset'),
+    'nul', 'lone-surrogate', 'not-utf8', 'foreign-charset', 'proto-key', 'body-on-no-body', 'huge-cursor', 'bad-idempotency-key'),
   id: fc.constantFrom('1', '2'),
   wrongId: badId,
   key: hostileString,
@@ -89,7 +89,10 @@ const fuzzed: fc.Arbitrary<Fuzzed> = fc.record({
   const hasId = route.path.includes('{id}')
   const takesBody = route.body !== undefined
   // A breakage the route can feel: body breakages need a body, bad ids need an id.
-  if (!takesBody && !['bad-id', 'unknown-query', 'bad-query'].includes(breakage)) breakage = 'unknown-query'
+  if (breakage === 'body-on-no-body' && (takesBody || route.method === 'GET')) breakage = 'unknown-query'
+  if (breakage === 'huge-cursor' && route.method !== 'GET') breakage = 'unknown-query'
+  if (breakage === 'bad-idempotency-key' && route.method === 'GET') breakage = 'unknown-query'
+  if (!takesBody && !['bad-id', 'unknown-query', 'bad-query', 'body-on-no-body', 'huge-cursor', 'bad-idempotency-key'].includes(breakage)) breakage = 'unknown-query'
   if (breakage === 'bad-id' && !hasId) breakage = 'unknown-query'
   if (breakage === 'bad-query' && route.method !== 'GET') breakage = 'unknown-query'
   const path = route.path.replace('{id}', breakage === 'bad-id' ? wrongId : id)
@@ -134,6 +137,14 @@ const fuzzed: fc.Arbitrary<Fuzzed> = fc.record({
       expected = [400, 'INVALID_REQUEST']
       break
     }
+    // Item 8: a __proto__ key is refused and named; a body where none is taken; a cursor past
+    // 2^53−1; a malformed Idempotency-Key on any write.
+    case 'proto-key': payload = `${JSON.stringify(route.body).slice(0, -1)},"__proto__":${JSON.stringify({ x: value })}}`; expected = [400, 'FORBIDDEN_KEY']; break
+    case 'body-on-no-body': payload = JSON.stringify([other, value]); expected = [400, 'INVALID_REQUEST']; break
+    case 'huge-cursor': url = `${path}?cursor=${fc.sample(fc.bigInt({ min: 9007199254740992n, max: 10n ** 40n }), 1)[0]!}`; expected = [400, 'INVALID_REQUEST']; break
+    case 'bad-idempotency-key': headers['idempotency-key'] = key.length % 2 === 0 ? 'k'.repeat(256) : 'two words'; expected = [400, 'INVALID_IDEMPOTENCY_KEY']
+      if (!takesBody) delete headers['content-type']
+      break
     case 'foreign-charset': headers['content-type'] = `application/json; charset=${charset}`; expected = [415, 'UNSUPPORTED_MEDIA_TYPE']; break
   }
   return { route, method: route.method, url, headers, ...(payload !== undefined && { payload }), ...(expected !== undefined && { expected }) }

@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { FastifyInstance, InjectOptions } from 'fastify'
+import type { Test } from 'tap'
 import { buildApp } from '../src/app.js'
 import { loadConfig } from '../src/config.js'
 
@@ -59,3 +60,9 @@ export const canonicalAdds = [
   { payer: 'MILLER COORS', points: 10000, timestamp: '2022-11-01T14:00:00Z' },
   { payer: 'DANNON', points: 1000, timestamp: '2022-11-02T14:00:00Z' }
 ]
+
+/** Asserts a refusal in tally's error shape: the status, its text, a message and the code. */
+export function expectError (t: Test, res: { status: number, body: any }, status: number, code: string): void {
+  t.equal(res.status, status, `status ${status}`)
+  t.match(res.body, { statusCode: status, error: String, message: String, code }, `error shape with ${code}`)
+}

@@ -79,17 +79,19 @@ const alertsRoutes: FastifyPluginAsyncTypebox<AlertsRoutesOptions> = async (app,
       tags: ['alerts'],
       summary: 'Set a user\'s risk tier and overrides',
       description: 'Sets the tier and replaces the overrides (omit them for none). The effective thresholds are the tier\'s with the overrides on top.',
+      headers: IdempotencyHeaders,
       params: UserIdParams,
       body: ProfileBody,
-      response: { 200: Profile, ...errorResponses(bodyErrors, { 400: ['INVALID_REQUEST'] }) }
+      response: { 200: Profile, ...errorResponses(bodyErrors, { 400: ['INVALID_REQUEST', 'INVALID_IDEMPOTENCY_KEY'] }) }
     }
-  }, async (request) => {
+  }, async (request, reply) => {
     const overrides: Partial<Thresholds> = {}
     for (const [field, value] of Object.entries(request.body.overrides ?? {})) {
       // Amount fields passed the schema's pattern, so toCents cannot fail here.
       (overrides as Record<string, number>)[field] = typeof value === 'string' ? toCents(value)! : value
     }
-    return profileToApi(alerts.setProfile(request.params.userId, request.body.risk, overrides))
+    return await answerOnce(idempotency, request, reply, 200,
+      () => profileToApi(alerts.setProfile(request.params.userId, request.body.risk, overrides)))
   })
 
   app.get('/users/:userId/events', {

@@ -66,7 +66,7 @@ export const EventPage = Type.Object({
 export const AlertsQuery = Type.Object({
   user_id: Type.Optional(Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER })),
   code: Type.Optional(Type.Integer({ enum: [30, 123, 300, 500, 1100], description: 'One alert code' })),
-  cursor: Type.Optional(Type.Integer({ minimum: 1 })),
+  cursor: Type.Optional(Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER })),
   limit: Type.Integer({ minimum: 1, maximum: 500, default: 50 })
 }, { additionalProperties: false })
 

@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { IdempotencyRepository } from '../idempotency/repository.js'
 import { answerOnce } from '../idempotency/reply.js'
-import { IdempotencyHeaders, PageQuery, bodyErrors, errorResponses } from '../schemas.js'
+import { IdempotencyHeaders, PageQuery, refuseBody, bodyErrors, errorResponses } from '../schemas.js'
 import { UserIdParams } from '../users/schemas.js'
 import type { CreditsRepository } from './repository.js'
 import { Amount, CreditBalance, CreditHistoryPage, ExternalCredits } from './schemas.js'
@@ -55,10 +55,11 @@ const creditsRoutes: FastifyPluginAsyncTypebox<CreditsRoutesOptions> = async (ap
       tags,
       headers: IdempotencyHeaders,
       summary: 'Reset credits to 0',
-      description: 'Sets the balance to 0 and records a `reset` entry with the difference. Takes no body.',
+      description: 'Sets the balance to 0 and records a `reset` entry with the difference. Takes no body (or `{}`); any other body is refused.',
       params: UserIdParams,
-      response: { 200: CreditBalance, ...errorResponses([400, 404], notFound) }
-    }
+      response: { 200: CreditBalance, ...errorResponses([...bodyErrors, 404], notFound) }
+    },
+    preValidation: refuseBody
   }, async (request, reply) => await answerOnce(idempotency, request, reply, 200, () => credits.reset(request.params.userId)))
 
   app.post('/api/credits/:userId/external-update', {

@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
-import { UnstorableText, UnsupportedCharset } from '../errors.js'
+import { ForbiddenKey, UnstorableText, UnsupportedCharset } from '../errors.js'
 
 // A JSON body is UTF-8 (RFC 8259 §8.1), and every string in it is stored exactly as sent, or
 // refused: Node would replace bytes that are not UTF-8 with U+FFFD, SQLite's length() stops at
@@ -38,6 +38,19 @@ type Done = (err: Error | null, body?: unknown) => void
  * Fastify's own (so EMPTY_BODY, INVALID_JSON, the body limit and the __proto__ and
  * constructor.prototype refusals are exactly as before).
  */
+/**
+ * Whether `text` is JSON that only secure-json-parse refused: valid JSON with a __proto__ key or a
+ * constructor.prototype, which would change the prototype of objects built from the body.
+ */
+function isPlainJson (text: string): boolean {
+  try {
+    JSON.parse(text)
+    return true
+  } catch {
+    return false
+  }
+}
+
 export default fp(async (app: FastifyInstance) => {
   const { onProtoPoisoning, onConstructorPoisoning } = app.initialConfig
   const parseJson = app.getDefaultJsonParser(onProtoPoisoning!, onConstructorPoisoning!) as
@@ -57,7 +70,7 @@ export default fp(async (app: FastifyInstance) => {
       return done(new UnstorableText('The body is not valid UTF-8'))
     }
     parseJson(request, text, (err, body) => {
-      if (err !== null) return done(err)
+      if (err !== null) return done(isPlainJson(text) ? new ForbiddenKey() : err)
       // U+0000 and lone surrogates can only be written as \u escapes: most bodies have none.
       const problem = text.includes('\\u') ? unstorable(body, 'body') : undefined
       done(problem === undefined ? null : new UnstorableText(problem), body)

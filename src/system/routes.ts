@@ -1,7 +1,8 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import { resetDatabase } from '../db/reset.js'
-import { errorResponses } from '../schemas.js'
+import { answerOnce } from '../idempotency/reply.js'
+import { IdempotencyHeaders, bodyErrors, errorResponses, refuseBody } from '../schemas.js'
 
 export interface FlushRoutesOptions {
   allowFlush: boolean
@@ -48,14 +49,16 @@ export const flushRoutes: FastifyPluginAsyncTypebox<FlushRoutesOptions> = async 
       schema: {
         tags: ['system'],
         summary: 'Erase all data (only with ALLOW_FLUSH=true)',
-        description: 'Returns the database to its freshly migrated state: every ledger, user, event and alert is deleted and ids start again at 1. Without ALLOW_FLUSH=true this route does not exist (404).',
-        response: { 200: Type.Object({ flushed: Type.Literal(true) }), ...errorResponses([]) }
+        description: 'Returns the database to its freshly migrated state: every ledger, user, event and alert is deleted and ids start again at 1. Takes no body (or `{}`). Runs through the group commit like every write; with an Idempotency-Key, the key is stored after the erase, so a retry is answered, not erased again. Without ALLOW_FLUSH=true this route does not exist (404).',
+        headers: IdempotencyHeaders,
+        response: { 200: Type.Object({ flushed: Type.Literal(true) }), ...errorResponses(bodyErrors) }
       },
-      handler: async (request) => {
+      preValidation: refuseBody,
+      handler: async (request, reply) => await answerOnce(app.idempotency, request, reply, 200, () => {
         resetDatabase(app.db)
         request.log.warn('database flushed')
         return { flushed: true as const }
-      }
+      })
     })
   }
 }
