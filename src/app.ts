@@ -36,6 +36,8 @@ declare module 'fastify' {
     credits: CreditsRepository
     alerts: AlertsRepository
     idempotency: IdempotencyRepository
+    /** Deletes idempotency keys past their TTL; at start and hourly. Logs, never throws. */
+    purgeExpiredKeys: () => Promise<void>
   }
 }
 
@@ -127,15 +129,18 @@ export function buildApp (config: Config, options: AppOptions = {}): FastifyInst
     app.decorate('alerts', new AlertsRepository(app.db, now, config.eventTimeUnit))
     app.decorate('idempotency', new IdempotencyRepository(app.db, now, config.idempotencyTtlHours))
     // Expired idempotency keys are purged at start and hourly; a lookup ignores them anyway.
+    // A purge that fails (the disk full, say) is logged; the next hour tries again.
     let timer: NodeJS.Timeout | undefined
-    const purge = async (): Promise<void> => {
-      await app.writes.run(() => app.idempotency.purge())
-    }
+    app.decorate('purgeExpiredKeys', async (): Promise<void> => {
+      try {
+        await app.writes.run(() => app.idempotency.purge())
+      } catch (err) {
+        app.log.error({ err }, 'purging expired idempotency keys failed')
+      }
+    })
     app.addHook('onReady', async () => {
-      await purge()
-      timer = setInterval(() => {
-        purge().catch((err: unknown) => { app.log.error({ err }, 'purging expired idempotency keys failed') })
-      }, HOUR).unref()
+      await app.purgeExpiredKeys()
+      timer = setInterval(app.purgeExpiredKeys, HOUR).unref()
     })
     app.addHook('onClose', async () => { clearInterval(timer) })
   }, { name: 'repositories', dependencies: ['db', 'write-queue'] }))

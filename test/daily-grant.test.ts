@@ -17,6 +17,7 @@ const grants = (app: Awaited<ReturnType<typeof build>>) =>
 async function started (t: Parameters<typeof build>[0], options: Parameters<typeof build>[1]): ReturnType<typeof build> {
   const app = await build(t, options)
   await app.listen({ port: 0, host: '127.0.0.1' })
+  await app.dailyCatchUp
   return app
 }
 
@@ -116,6 +117,7 @@ t.test('a start-up catch-up that fails is logged and the service goes on', async
   app.log.error = ((obj: unknown, msg: unknown) => { logged.push({ obj, msg }) }) as typeof app.log.error
   app.credits.catchUp = () => { throw new Error('database is locked') }
   await app.listen({ port: 0, host: '127.0.0.1' })
+  await app.dailyCatchUp
   t.match(logged, [{ obj: { err: { message: 'database is locked' } }, msg: 'daily credits catch-up failed' }])
   t.equal(app.dailyGrant!.isRunning(), true, 'the schedule still runs')
   t.equal((await get(app, '/health')).status, 200)

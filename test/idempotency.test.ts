@@ -124,3 +124,16 @@ t.test('concurrent duplicates of one keyed spend apply once', async t => {
   t.equal(answers.filter(a => a.headers['idempotent-replayed'] === undefined).length, 1, 'one applied, the rest replayed')
   t.strictSame((await get(app, '/balance')).body, { DANNON: 990 })
 })
+
+t.test('the hourly purge goes through the write queue, and a purge that fails is logged, not thrown', async t => {
+  const app = await build(t)
+  const logged: unknown[] = []
+  app.log.error = ((obj: unknown, msg: unknown) => { logged.push([obj, msg]) }) as typeof app.log.error
+  let purged = 0
+  app.idempotency.purge = () => { purged++; return 0 }
+  await app.purgeExpiredKeys()
+  t.equal(purged, 1)
+  app.idempotency.purge = () => { throw Object.assign(new Error('database or disk is full'), { code: 'SQLITE_FULL' }) }
+  await app.purgeExpiredKeys()
+  t.match(logged, [[{ err: { code: 'SQLITE_FULL' } }, 'purging expired idempotency keys failed']])
+})

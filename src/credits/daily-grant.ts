@@ -37,6 +37,9 @@ export default fp<DailyGrantOptions>(async (app: FastifyInstance, { credits, wri
   app.decorate('dailyGrant', job)
   // Only once listening: a start that fails (the port taken, say) grants nothing. A catch-up that
   // fails is logged and the service goes on; the next midnight tries again.
+  // Fastify does not wait for an async onListen hook: dailyCatchUp says when it is done.
+  let caughtUp: (() => void) | undefined
+  app.decorate('dailyCatchUp', new Promise<void>(resolve => { caughtUp = resolve }))
   app.addHook('onListen', async () => {
     try {
       const run = await writes.run(() => credits.catchUp(utcDay(now()), amount))
@@ -45,6 +48,7 @@ export default fp<DailyGrantOptions>(async (app: FastifyInstance, { credits, wri
       app.log.error({ err }, 'daily credits catch-up failed')
     }
     job.resume()
+    caughtUp!()
   })
   app.addHook('onClose', async () => { job.stop() })
 }, { name: 'daily-grant', dependencies: ['db', 'write-queue'] })
@@ -53,5 +57,7 @@ declare module 'fastify' {
   interface FastifyInstance {
     /** The midnight job, present when DAILY_CREDITS_ENABLED is true. */
     dailyGrant?: Cron
+    /** Settles once the start-up catch-up has run (or failed, which is logged). */
+    dailyCatchUp?: Promise<void>
   }
 }
