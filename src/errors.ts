@@ -32,6 +32,14 @@ export const DatabaseBusy = createError(
 export const StorageUnavailable = createError(
   'STORAGE_UNAVAILABLE', 'The database cannot be written or read right now (disk full or I/O error); nothing was changed, retry later', 503)
 export const TakesNoBody = createError('INVALID_REQUEST', 'This route takes no body (or {})', 400)
+const BatchRejected = createError<[number, string, string]>(
+  'BATCH_REJECTED', 'adds[%s] refused (%s): %s. Nothing of the batch was stored', 400)
+
+/** The refusal of a whole batch for its add at `index`, which `err` refused; carries `index`. */
+export function batchRejected (index: number, err: unknown): Error {
+  const { code, message } = err as { code: string, message: string }
+  return Object.assign(new BatchRejected(index, code, message), { index })
+}
 export const ForbiddenKey = createError('FORBIDDEN_KEY',
   'The body is valid JSON but has a "__proto__" key or a "constructor" with a "prototype": these are refused, as they could change the prototype of objects built from the body', 400)
 // A JSON body tally cannot store as sent: not UTF-8, or a string with U+0000 or a lone surrogate.
@@ -64,6 +72,8 @@ export interface ErrorBody {
   error: string
   message: string
   code: string
+  /** BATCH_REJECTED only: the index of the first add refused. */
+  index?: number
 }
 
 export function errorBody (statusCode: number, message: string, code: string): ErrorBody {
@@ -92,7 +102,9 @@ export function toErrorBody (err: FastifyError): ErrorBody {
   }
   // Ours pass through; any other Fastify 4xx gets a generic code rather than a framework name.
   const code = fastifyCodes[err.code] ?? (err.code.startsWith('FST_') ? 'BAD_REQUEST' : err.code)
-  return errorBody(status, err.message, code)
+  const body = errorBody(status, err.message, code)
+  const { index } = err as FastifyError & { index?: number }
+  return index === undefined ? body : { ...body, index }
 }
 
 /**

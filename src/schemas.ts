@@ -3,7 +3,7 @@ import { Type } from 'typebox'
 
 // Schemas every domain uses: the error body, pagination.
 
-const errorFields = {
+export const errorFields = {
   statusCode: Type.Integer({ description: 'The HTTP status, repeated' }),
   error: Type.String({ description: 'The status text' }),
   message: Type.String({ description: 'What was wrong, for a person' }),

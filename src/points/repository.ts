@@ -1,7 +1,7 @@
 import type { Statement, Transaction } from 'better-sqlite3'
 import { transactionRunner, type Db, type TransactionRunner } from '../db/open.js'
 import { type Page, type PageRequest, pageStart, toPage } from '../db/page.js'
-import { BalanceTooLarge, InsufficientPayerPoints, InsufficientPoints } from '../errors.js'
+import { BalanceTooLarge, batchRejected, InsufficientPayerPoints, InsufficientPoints } from '../errors.js'
 import { formatTimestamp } from './timestamp.js'
 
 export interface NewAdd {
@@ -184,6 +184,27 @@ export class PointsRepository {
     this.#tx = transactionRunner(db)
     this.#addTx = db.transaction((ledgerId: number, add: NewAdd) => this.#addInTransaction(ledgerId, add))
     this.#spendTx = db.transaction((ledgerId: number, points: number, dryRun: boolean) => this.#spendInTransaction(ledgerId, points, dryRun))
+  }
+
+  /**
+   * Stores `adds` in order, each exactly as add() would, in the caller's transaction (the group
+   * commit's job): a refused add throws BATCH_REJECTED naming its index, and the job's savepoint
+   * takes every add of the batch back with it.
+   */
+  addBatch (ledgerId: number, adds: NewAdd[]): { count: number, first_id: number, last_id: number } {
+    let first = 0
+    let last = 0
+    adds.forEach((add, index) => {
+      let stored: StoredAdd
+      try {
+        stored = this.#addInTransaction(ledgerId, add)
+      } catch (err) {
+        throw batchRejected(index, err)
+      }
+      if (index === 0) first = stored.id
+      last = stored.id
+    })
+    return { count: adds.length, first_id: first, last_id: last }
   }
 
   /** Stores an add. A negative add draws its payer's oldest points down, or is refused whole. */

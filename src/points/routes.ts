@@ -1,13 +1,14 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyRequest } from 'fastify'
-import { InvalidTimestamp, ZeroPoints } from '../errors.js'
+import { InvalidTimestamp, ZeroPoints, batchRejected } from '../errors.js'
 import type { IdempotencyRepository } from '../idempotency/repository.js'
 import { answerOnce } from '../idempotency/reply.js'
-import { IdempotencyHeaders, PageQuery, bodyErrors, errorResponses, type ErrorStatus } from '../schemas.js'
+import { IdempotencyHeaders, PageQuery, bodyErrors, errorFields, errorResponses, type ErrorStatus } from '../schemas.js'
+import { Type } from 'typebox'
 import type { UsersRepository } from '../users/repository.js'
 import { UserIdParams } from '../users/schemas.js'
-import type { PointsRepository } from './repository.js'
-import { AddBody, Balances, SpendBody, SpendQuery, SpendResult, SpendPage, Transaction, TransactionPage } from './schemas.js'
+import type { NewAdd, PointsRepository } from './repository.js'
+import { AddBatchBody, AddBatchResult, AddBody, BatchRejectedError, Balances, SpendBody, SpendQuery, SpendResult, SpendPage, Transaction, TransactionPage } from './schemas.js'
 import { parseTimestamp } from './timestamp.js'
 
 export interface PointsRoutesOptions {
@@ -29,6 +30,14 @@ const addDescription =
   'not depend on arrival order (spends already answered stay as they were). points must be a ' +
   'non-zero integer (ZERO_POINTS); no balance may exceed 2^53−1 (BALANCE_TOO_LARGE); timestamp is ' +
   'RFC 3339 with a zone and at most millisecond precision (INVALID_TIMESTAMP).'
+
+/** An add as the route takes it, checked and in its stored form; throws what it refuses. */
+function newAdd ({ payer, points, timestamp }: { payer: string, points: number, timestamp: string }): NewAdd {
+  if (points === 0) throw new ZeroPoints()
+  const parsed = parseTimestamp(timestamp)
+  if (!parsed.ok) throw new InvalidTimestamp(parsed.reason)
+  return { payer, points, ts: parsed.utc }
+}
 
 /** The points ledger: add, spend, balance and their history, for the default or a user's ledger. */
 const pointsRoutes: FastifyPluginAsyncTypebox<PointsRoutesOptions> = async (app, { points, users, idempotency }) => {
@@ -60,13 +69,42 @@ const pointsRoutes: FastifyPluginAsyncTypebox<PointsRoutesOptions> = async (app,
       }
     }, async (request, reply) => await answerOnce(idempotency, request, reply, 200, () => {
       const ledgerId = ledgerOf(request)
-      const { payer, points: amount, timestamp } = request.body
-      if (amount === 0) throw new ZeroPoints()
-      const parsed = parseTimestamp(timestamp)
-      if (!parsed.ok) throw new InvalidTimestamp(parsed.reason)
-      return points.add(ledgerId, { payer, points: amount, ts: parsed.utc })
+      return points.add(ledgerId, newAdd(request.body))
     }))
   }
+
+  app.post('/add/batch', {
+    // A batch of 10 000 adds is about 700 KiB of JSON: 4 MiB leaves room for long payer names.
+    bodyLimit: 4 * 1024 * 1024,
+    schema: {
+      tags,
+      ...params,
+      headers: IdempotencyHeaders,
+      summary: 'Add up to 10 000 adds at once, all or none',
+      description:
+        'Bulk import: the adds are stored in order, each exactly as POST /add would store it (a ' +
+        'negative add draws down what the adds before it left; a backdated add takes over draws), ' +
+        'all in one transaction. If any add is refused, nothing is stored and the answer is ' +
+        'BATCH_REJECTED with the `index` of the first add refused and why. Bodies up to 4 MiB.',
+      body: AddBatchBody,
+      response: {
+        200: AddBatchResult,
+        ...errorResponses([413, 415, ...notFound], codes),
+        400: BatchRejectedError,
+        413: Type.Object(errorFields, { description: 'Body over 4 MiB (BODY_TOO_LARGE)' })
+      }
+    }
+  }, async (request, reply) => await answerOnce(idempotency, request, reply, 200, () => {
+    const ledgerId = ledgerOf(request)
+    const adds = request.body.adds.map((add, index) => {
+      try {
+        return newAdd(add)
+      } catch (err) {
+        throw batchRejected(index, err)
+      }
+    })
+    return points.addBatch(ledgerId, adds)
+  }))
 
   app.post('/spend', {
     schema: {

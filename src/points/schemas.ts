@@ -1,5 +1,5 @@
 import { Type } from 'typebox'
-import { NextCursor } from '../schemas.js'
+import { NextCursor, errorFields } from '../schemas.js'
 
 const MAX = Number.MAX_SAFE_INTEGER
 
@@ -85,3 +85,23 @@ export const SpendPage = Type.Object({
   })),
   next_cursor: NextCursor
 })
+
+export const BATCH_MAX = 10_000
+
+export const AddBatchBody = Type.Object({
+  adds: Type.Array(AddBody, { minItems: 1, maxItems: BATCH_MAX, description: '1 to 10 000 adds, each exactly as POST /add takes it, stored in this order' })
+}, {
+  additionalProperties: false,
+  examples: [{ adds: [{ payer: 'DANNON', points: 300, timestamp: '2022-10-31T10:00:00Z' }, { payer: 'UNILEVER', points: 200, timestamp: '2022-10-31T11:00:00Z' }] }]
+})
+
+export const AddBatchResult = Type.Object({
+  count: Type.Integer({ description: 'How many adds were stored' }),
+  first_id: Type.Integer({ description: 'The id of the first add, as in GET /transactions' }),
+  last_id: Type.Integer({ description: 'The id of the last; the others lie between, in order' })
+}, { examples: [{ count: 2, first_id: 1, last_id: 2 }] })
+
+export const BatchRejectedError = Type.Object({
+  ...errorFields,
+  index: Type.Optional(Type.Integer({ description: 'BATCH_REJECTED: the index in `adds` of the first add refused' }))
+}, { description: 'Refused; nothing of the batch was stored. Codes: BATCH_REJECTED (with `index`: an add a rule refused, ZERO_POINTS, INVALID_TIMESTAMP, INSUFFICIENT_PAYER_POINTS, BALANCE_TOO_LARGE), INVALID_REQUEST (the body breaks the schema; the message names the field, e.g. body/adds/3/points), INVALID_JSON, EMPTY_BODY, INVALID_IDEMPOTENCY_KEY' })
