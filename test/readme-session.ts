@@ -1,7 +1,7 @@
 import { execFile, spawn } from 'node:child_process'
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { STATUS_CODES } from 'node:http'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 import { promisify } from 'node:util'
 import Database from 'better-sqlite3'
 import type { FastifyInstance } from 'fastify'
@@ -66,6 +66,8 @@ const stampColumn = /(_at|^last_change)$/
 export function mask (text: string): string {
   const lines = text.replace(/"(\w+_at)":"[^"]+"/g, '"$1":"…"')
     .replace(/^daily credits for \d{4}-\d{2}-\d{2}:/gm, 'daily credits for …:')
+    // The session's DB_PATH is absolute, in a temp folder; the README's is data/app.db.
+    .replace(/^\S*\/data\/app\.db backed up/gm, 'data/app.db backed up')
     .split('\n').map(line => line.trimEnd())
   // sqlite3 -header -column: a header line, then dashes marking each column's width.
   if (lines.length >= 2 && /^-+( +-+)*$/.test(lines[1]!)) {
@@ -194,6 +196,8 @@ async function npmRun (args: string[], env: Record<string, string>): Promise<str
   if (!existsSync(entry)) throw new Error(`README: npm run ${script} is not an operator command in src/cli/`)
   const child = spawn(process.execPath, [...process.execArgv, entry, ...(rest[0] === '--' ? rest.slice(1) : rest)], {
     env: { ...process.env, ...env },
+    // In the session's own folder, so a relative path (db:backup's FILE) lands there, not in data/.
+    ...(env.DB_PATH !== undefined && { cwd: dirname(dirname(env.DB_PATH)) }),
     stdio: ['ignore', 'pipe', 'pipe']
   })
   let output = ''
