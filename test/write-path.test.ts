@@ -80,6 +80,25 @@ t.test('a cursor past 2^53−1 is refused like any id past it', async t => {
   t.equal((await get(app, '/transactions?cursor=9007199254740991')).status, 200, '2^53−1 itself is a cursor')
 })
 
+t.test('every integer path and query parameter is bounded at 2^53−1', async t => {
+  // Parameters arrive as text and a canonical integer becomes a Number (src/schemas.ts), which
+  // rounds past 2^53−1: a maximum no higher refuses such a value instead of reading it rounded.
+  const app = await build(t)
+  const spec = app.swagger() as { paths: Record<string, Record<string, { parameters?: Array<{ in: string, name: string, schema: { type?: string, maximum?: number, enum?: number[] } }> }>> }
+  let checked = 0
+  for (const [path, operations] of Object.entries(spec.paths)) {
+    for (const [method, { parameters = [] }] of Object.entries(operations)) {
+      for (const { in: where, name, schema } of parameters) {
+        if (schema.type !== 'integer' || where === 'header') continue
+        checked++
+        const bound = schema.maximum ?? (schema.enum !== undefined ? Math.max(...schema.enum) : Infinity)
+        t.ok(bound <= Number.MAX_SAFE_INTEGER, `${method.toUpperCase()} ${path}: ${where} ${name} has a maximum of at most 2^53−1`)
+      }
+    }
+  }
+  t.ok(checked > 20, `${checked} integer parameters checked`)
+})
+
 t.test('a body with a __proto__ key is refused and says why', async t => {
   const app = await build(t)
   const before = snapshot(app)
