@@ -104,12 +104,15 @@ t.test('a body with a __proto__ key is refused and says why', async t => {
   const before = snapshot(app)
   for (const payload of [
     '{"payer":"DANNON","points":300,"timestamp":"2022-10-31T10:00:00Z","__proto__":{"x":1}}',
-    '{"payer":"DANNON","points":300,"timestamp":"2022-10-31T10:00:00Z","constructor":{"prototype":{"x":1}}}'
+    '{"payer":"DANNON","points":300,"timestamp":"2022-10-31T10:00:00Z","constructor":{"prototype":{"x":1}}}',
+    // A byte-order mark is skipped as always: the refusal still names the key.
+    '\uFEFF{"payer":"DANNON","points":300,"timestamp":"2022-10-31T10:00:00Z","__proto__":{"x":1}}'
   ]) {
     const res = await call(app, { method: 'POST', url: '/add', headers: { 'content-type': 'application/json' }, payload })
     expectError(t, res, 400, 'FORBIDDEN_KEY')
     t.match(res.body.message, /valid JSON but has a "__proto__" key or a "constructor" with a "prototype"/)
   }
   expectError(t, await call(app, { method: 'POST', url: '/add', headers: { 'content-type': 'application/json' }, payload: '{"payer":' }), 400, 'INVALID_JSON')
+  expectError(t, await call(app, { method: 'POST', url: '/add', headers: { 'content-type': 'application/json' }, payload: '\uFEFF{"payer":' }), 400, 'INVALID_JSON')
   t.strictSame(snapshot(app), before)
 })
