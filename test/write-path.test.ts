@@ -70,6 +70,22 @@ t.test('routes that take no body refuse one; none, or {}, is fine', async t => {
   t.equal((await call(app, { method: 'POST', url: '/flushDB' })).status, 200)
 })
 
+t.test('on a route that takes no body, none and {} are the same request for Idempotency-Key', async t => {
+  const app = await build(t)
+  t.equal((await post(app, '/users', { email: 'ada@example.com', name: 'Ada' })).status, 201)
+  t.equal((await post(app, '/api/credits/1/add', { amount: 5 })).status, 200)
+  const first = await keyed(app, 'PATCH', '/api/credits/1/reset', 'reset-1')
+  t.equal(first.status, 200)
+  t.equal((await post(app, '/api/credits/1/add', { amount: 3 })).status, 200)
+  const retry = await keyed(app, 'PATCH', '/api/credits/1/reset', 'reset-1', {})
+  t.equal(retry.status, 200)
+  t.equal(retry.headers['idempotent-replayed'], 'true')
+  t.strictSame(retry.body, first.body)
+  t.equal((await get(app, '/api/credits/1')).body.credits, 3, 'not reset again')
+  t.equal((await keyed(app, 'POST', '/flushDB', 'flush-1', {})).status, 200)
+  t.equal((await keyed(app, 'POST', '/flushDB', 'flush-1')).headers['idempotent-replayed'], 'true')
+})
+
 t.test('a cursor past 2^53−1 is refused like any id past it', async t => {
   const app = await build(t)
   for (const url of ['/transactions', '/spends', '/users', '/users/1/events', '/alerts', '/api/credits/1/history']) {
