@@ -1,4 +1,5 @@
 import t from 'tap'
+import { resetDatabase } from '../src/db/reset.js'
 import { build, call, canonicalAdds, expectError, get, post, snapshot } from './helper.js'
 
 // One write path: every write route, PUT and PATCH and /flushDB included, runs through the group
@@ -38,6 +39,23 @@ t.test('/flushDB honours Idempotency-Key: a retry is answered, not erased again'
   t.equal(retry.headers['idempotent-replayed'], 'true')
   t.strictSame((await get(app, '/balance')).body, { DANNON: 300 }, 'the add after the flush is still there')
   expectError(t, await keyed(app, 'DELETE', '/flushDB', 'flush-1'), 409, 'IDEMPOTENCY_KEY_REUSED')
+})
+
+t.test('a flush leaves the foreign-key checks of the writes after it in its batch as they were', async t => {
+  const app = await build(t)
+  t.equal((await post(app, '/users', { email: 'ada@example.com', name: 'Ada' })).status, 201)
+  const orphan = app.db.prepare("INSERT INTO credit_entries (user_id, kind, delta, balance_after, created_at) VALUES (99, 'add', 1, 1, '2026-11-22T00:00:00.000Z')")
+  // Queued in one turn of the event loop: one batch, one transaction, a savepoint each.
+  const [flush, broken, create] = await Promise.allSettled([
+    app.writes.run(() => { resetDatabase(app.db) }),
+    app.writes.run(() => orphan.run()),
+    app.writes.run(() => app.users.create('bob@example.com', 'Bob'))
+  ])
+  t.equal(flush.status, 'fulfilled', 'the flush committed')
+  t.match(broken, { status: 'rejected', reason: { code: 'SQLITE_CONSTRAINT_FOREIGNKEY' } }, 'the broken write failed on its own')
+  t.match(create, { status: 'fulfilled', value: { id: 1, email: 'bob@example.com' } })
+  t.strictSame((await get(app, '/users')).body.items.map((u: { email: string }) => u.email), ['bob@example.com'])
+  t.equal(app.db.prepare('SELECT count(*) FROM credit_entries').pluck().get(), 0)
 })
 
 t.test('the fingerprint is of the body\'s content, not the order of its keys', async t => {
