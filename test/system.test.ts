@@ -69,10 +69,10 @@ t.test('the docs page lists every route with its contract', async t => {
     'GET /users', 'GET /users/{userId}', 'GET /users/{userId}/alert-profile', 'GET /users/{userId}/events',
     'GET /users/{userId}/points/balance', 'GET /users/{userId}/points/spends', 'GET /users/{userId}/points/transactions',
     'PATCH /api/credits/{userId}/reset',
-    'POST /add', 'POST /addTransaction',
+    'POST /add', 'POST /add/batch', 'POST /addTransaction',
     'POST /api/credits/{userId}/add', 'POST /api/credits/{userId}/deduct', 'POST /api/credits/{userId}/external-update',
     'POST /event', 'POST /flushDB', 'POST /spend', 'POST /users',
-    'POST /users/{userId}/points/add', 'POST /users/{userId}/points/spend',
+    'POST /users/{userId}/points/add', 'POST /users/{userId}/points/add/batch', 'POST /users/{userId}/points/spend',
     'PUT /users/{userId}/alert-profile'
   ])
   for (const [path, methods] of Object.entries(spec.paths as Record<string, Record<string, any>>)) {
