@@ -57,7 +57,10 @@ export const IdempotencyHeaders = Type.Object({
 export function refuseBody (request: { body: unknown }, _reply: unknown, done: (err?: Error) => void): void {
   const { body } = request
   const empty = body === undefined || (body !== null && typeof body === 'object' && !Array.isArray(body) && Object.keys(body).length === 0)
-  done(empty ? undefined : new TakesNoBody())
+  if (!empty) return done(new TakesNoBody())
+  // {} is no body: the Idempotency-Key fingerprint of a retry must not depend on which was sent.
+  request.body = undefined
+  done()
 }
 
 /** For routes that take no query parameters: any is refused, so `POST /add?dry_run=true` cannot add for real. */

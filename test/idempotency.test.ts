@@ -2,7 +2,7 @@ import t from 'tap'
 import { build, call, canonicalAdds, get, snapshot } from './helper.js'
 
 type App = Awaited<ReturnType<typeof build>>
-const keyed = async (app: App, method: 'POST' | 'PATCH', url: string, key: string, payload?: object) =>
+const keyed = async (app: App, method: 'POST' | 'PUT' | 'PATCH' | 'DELETE', url: string, key: string, payload?: object) =>
   await call(app, { method, url, headers: { 'idempotency-key': key }, ...(payload !== undefined && { payload }) })
 
 t.test('a repeat with the same key, route and body gets the stored answer and applies nothing', async t => {
@@ -22,23 +22,34 @@ t.test('a repeat with the same key, route and body gets the stored answer and ap
   t.strictSame((await get(app, '/balance')).body, { DANNON: 1000, 'MILLER COORS': 5300, UNILEVER: 0 }, 'spent once')
 })
 
+type Write = ['POST' | 'PUT' | 'PATCH' | 'DELETE', string, object | undefined, number]
+
+// Every write route of the API, in an order that builds on itself ({userId} is user 1). The test
+// below holds this list to the routes the app serves, so a new write route must be added here.
+const writes: Write[] = [
+  ['POST', '/users', { email: 'ada@example.com', name: 'Ada' }, 201],
+  ['POST', '/add', canonicalAdds[0]!, 200],
+  ['POST', '/addTransaction', canonicalAdds[1]!, 200],
+  ['POST', '/add/batch', { adds: canonicalAdds.slice(2) }, 200],
+  ['POST', '/spend?dry_run=true', { points: 1 }, 200],
+  ['POST', '/spend', { points: 1 }, 200],
+  ['POST', '/users/{userId}/points/add', canonicalAdds[0]!, 200],
+  ['POST', '/users/{userId}/points/add/batch', { adds: canonicalAdds.slice(1, 2) }, 200],
+  ['POST', '/users/{userId}/points/spend', { points: 1 }, 200],
+  ['POST', '/api/credits/{userId}/add', { amount: 5 }, 200],
+  ['POST', '/api/credits/{userId}/deduct', { amount: 2 }, 200],
+  ['PATCH', '/api/credits/{userId}/reset', undefined, 200],
+  ['POST', '/api/credits/{userId}/external-update', { credits: 9 }, 200],
+  ['POST', '/event', { type: 'withdraw', amount: '500', user_id: 1, time: 5 }, 200],
+  ['PUT', '/users/{userId}/alert-profile', { risk: 'high', overrides: { velocity_count: 9, withdrawal_limit: '20.00' } }, 200]
+]
+// /flushDB erases what the others build: test/write-path.test.ts replays it on its own.
+const flushes = ['POST /flushDB', 'DELETE /flushDB']
+
 t.test('every write route honours the key', async t => {
   const app = await build(t)
-  const writes: Array<['POST' | 'PATCH', string, object | undefined, number]> = [
-    ['POST', '/users', { email: 'ada@example.com', name: 'Ada' }, 201],
-    ['POST', '/add', canonicalAdds[0]!, 200],
-    ['POST', '/addTransaction', canonicalAdds[1]!, 200],
-    ['POST', '/spend?dry_run=true', { points: 1 }, 200],
-    ['POST', '/spend', { points: 1 }, 200],
-    ['POST', '/users/1/points/add', canonicalAdds[0]!, 200],
-    ['POST', '/users/1/points/spend', { points: 1 }, 200],
-    ['POST', '/api/credits/1/add', { amount: 5 }, 200],
-    ['POST', '/api/credits/1/deduct', { amount: 2 }, 200],
-    ['PATCH', '/api/credits/1/reset', undefined, 200],
-    ['POST', '/api/credits/1/external-update', { credits: 9 }, 200],
-    ['POST', '/event', { type: 'withdraw', amount: '500', user_id: 1, time: 5 }, 200]
-  ]
-  for (const [i, [method, url, body, status]] of writes.entries()) {
+  for (const [i, [method, path, body, status]] of writes.entries()) {
+    const url = path.replace('{userId}', '1')
     const first = await keyed(app, method, url, `k${i}`, body)
     t.equal(first.status, status, `${method} ${url}`)
     const before = snapshot(app)
@@ -49,9 +60,27 @@ t.test('every write route honours the key', async t => {
     const { idempotency_keys: _keys, ...data } = snapshot(app)
     const { idempotency_keys: _before, ...dataBefore } = before
     t.strictSame(data, dataBefore, `${method} ${url}: applied once`)
+    const badKey = await keyed(app, method, url, 'two words', body)
+    t.equal(badKey.body.code, 'INVALID_IDEMPOTENCY_KEY', `${method} ${url}: a malformed key is refused`)
   }
   t.equal((await get(app, '/api/credits/1')).body.credits, 9)
   t.equal((await get(app, '/users/1/events')).body.items.length, 1)
+  t.equal((await get(app, '/users/1/alert-profile')).body.risk, 'high')
+})
+
+t.test('the list above is every write route the API serves, and each declares Idempotency-Key', async t => {
+  const app = await build(t)
+  const spec = app.swagger() as { paths: Record<string, Record<string, { parameters?: Array<{ in: string, name: string }> }>> }
+  const served: string[] = []
+  for (const [path, operations] of Object.entries(spec.paths)) {
+    for (const [method, operation] of Object.entries(operations)) {
+      if (method === 'get' || method === 'head') continue
+      served.push(`${method.toUpperCase()} ${path}`)
+      t.ok(operation.parameters?.some(p => p.in === 'header' && p.name === 'idempotency-key'), `${method.toUpperCase()} ${path} declares the header`)
+    }
+  }
+  const listed = [...new Set(writes.map(([method, path]) => `${method} ${path.replace(/\?.*$/, '')}`)), ...flushes]
+  t.strictSame(served.sort(), listed.sort())
 })
 
 t.test('the same key with another route or body is 409 and changes nothing', async t => {

@@ -1,4 +1,5 @@
 import t from 'tap'
+import { resetDatabase } from '../src/db/reset.js'
 import { build, call, canonicalAdds, expectError, get, post, snapshot } from './helper.js'
 
 // One write path: every write route, PUT and PATCH and /flushDB included, runs through the group
@@ -40,6 +41,23 @@ t.test('/flushDB honours Idempotency-Key: a retry is answered, not erased again'
   expectError(t, await keyed(app, 'DELETE', '/flushDB', 'flush-1'), 409, 'IDEMPOTENCY_KEY_REUSED')
 })
 
+t.test('a flush leaves the foreign-key checks of the writes after it in its batch as they were', async t => {
+  const app = await build(t)
+  t.equal((await post(app, '/users', { email: 'ada@example.com', name: 'Ada' })).status, 201)
+  const orphan = app.db.prepare("INSERT INTO credit_entries (user_id, kind, delta, balance_after, created_at) VALUES (99, 'add', 1, 1, '2026-11-22T00:00:00.000Z')")
+  // Queued in one turn of the event loop: one batch, one transaction, a savepoint each.
+  const [flush, broken, create] = await Promise.allSettled([
+    app.writes.run(() => { resetDatabase(app.db) }),
+    app.writes.run(() => orphan.run()),
+    app.writes.run(() => app.users.create('bob@example.com', 'Bob'))
+  ])
+  t.equal(flush.status, 'fulfilled', 'the flush committed')
+  t.match(broken, { status: 'rejected', reason: { code: 'SQLITE_CONSTRAINT_FOREIGNKEY' } }, 'the broken write failed on its own')
+  t.match(create, { status: 'fulfilled', value: { id: 1, email: 'bob@example.com' } })
+  t.strictSame((await get(app, '/users')).body.items.map((u: { email: string }) => u.email), ['bob@example.com'])
+  t.equal(app.db.prepare('SELECT count(*) FROM credit_entries').pluck().get(), 0)
+})
+
 t.test('the fingerprint is of the body\'s content, not the order of its keys', async t => {
   const app = await build(t)
   const first = await call(app, { method: 'POST', url: '/add', headers: { 'idempotency-key': 'k', 'content-type': 'application/json' }, payload: '{"payer":"DANNON","points":300,"timestamp":"2022-10-31T10:00:00Z"}' })
@@ -70,6 +88,22 @@ t.test('routes that take no body refuse one; none, or {}, is fine', async t => {
   t.equal((await call(app, { method: 'POST', url: '/flushDB' })).status, 200)
 })
 
+t.test('on a route that takes no body, none and {} are the same request for Idempotency-Key', async t => {
+  const app = await build(t)
+  t.equal((await post(app, '/users', { email: 'ada@example.com', name: 'Ada' })).status, 201)
+  t.equal((await post(app, '/api/credits/1/add', { amount: 5 })).status, 200)
+  const first = await keyed(app, 'PATCH', '/api/credits/1/reset', 'reset-1')
+  t.equal(first.status, 200)
+  t.equal((await post(app, '/api/credits/1/add', { amount: 3 })).status, 200)
+  const retry = await keyed(app, 'PATCH', '/api/credits/1/reset', 'reset-1', {})
+  t.equal(retry.status, 200)
+  t.equal(retry.headers['idempotent-replayed'], 'true')
+  t.strictSame(retry.body, first.body)
+  t.equal((await get(app, '/api/credits/1')).body.credits, 3, 'not reset again')
+  t.equal((await keyed(app, 'POST', '/flushDB', 'flush-1', {})).status, 200)
+  t.equal((await keyed(app, 'POST', '/flushDB', 'flush-1')).headers['idempotent-replayed'], 'true')
+})
+
 t.test('a cursor past 2^53−1 is refused like any id past it', async t => {
   const app = await build(t)
   for (const url of ['/transactions', '/spends', '/users', '/users/1/events', '/alerts', '/api/credits/1/history']) {
@@ -80,17 +114,39 @@ t.test('a cursor past 2^53−1 is refused like any id past it', async t => {
   t.equal((await get(app, '/transactions?cursor=9007199254740991')).status, 200, '2^53−1 itself is a cursor')
 })
 
+t.test('every integer path and query parameter is bounded at 2^53−1', async t => {
+  // Parameters arrive as text and a canonical integer becomes a Number (src/schemas.ts), which
+  // rounds past 2^53−1: a maximum no higher refuses such a value instead of reading it rounded.
+  const app = await build(t)
+  const spec = app.swagger() as { paths: Record<string, Record<string, { parameters?: Array<{ in: string, name: string, schema: { type?: string, maximum?: number, enum?: number[] } }> }>> }
+  let checked = 0
+  for (const [path, operations] of Object.entries(spec.paths)) {
+    for (const [method, { parameters = [] }] of Object.entries(operations)) {
+      for (const { in: where, name, schema } of parameters) {
+        if (schema.type !== 'integer' || where === 'header') continue
+        checked++
+        const bound = schema.maximum ?? (schema.enum !== undefined ? Math.max(...schema.enum) : Infinity)
+        t.ok(bound <= Number.MAX_SAFE_INTEGER, `${method.toUpperCase()} ${path}: ${where} ${name} has a maximum of at most 2^53−1`)
+      }
+    }
+  }
+  t.ok(checked > 20, `${checked} integer parameters checked`)
+})
+
 t.test('a body with a __proto__ key is refused and says why', async t => {
   const app = await build(t)
   const before = snapshot(app)
   for (const payload of [
     '{"payer":"DANNON","points":300,"timestamp":"2022-10-31T10:00:00Z","__proto__":{"x":1}}',
-    '{"payer":"DANNON","points":300,"timestamp":"2022-10-31T10:00:00Z","constructor":{"prototype":{"x":1}}}'
+    '{"payer":"DANNON","points":300,"timestamp":"2022-10-31T10:00:00Z","constructor":{"prototype":{"x":1}}}',
+    // A byte-order mark is skipped as always: the refusal still names the key.
+    '\uFEFF{"payer":"DANNON","points":300,"timestamp":"2022-10-31T10:00:00Z","__proto__":{"x":1}}'
   ]) {
     const res = await call(app, { method: 'POST', url: '/add', headers: { 'content-type': 'application/json' }, payload })
     expectError(t, res, 400, 'FORBIDDEN_KEY')
     t.match(res.body.message, /valid JSON but has a "__proto__" key or a "constructor" with a "prototype"/)
   }
   expectError(t, await call(app, { method: 'POST', url: '/add', headers: { 'content-type': 'application/json' }, payload: '{"payer":' }), 400, 'INVALID_JSON')
+  expectError(t, await call(app, { method: 'POST', url: '/add', headers: { 'content-type': 'application/json' }, payload: '\uFEFF{"payer":' }), 400, 'INVALID_JSON')
   t.strictSame(snapshot(app), before)
 })

@@ -34,17 +34,13 @@ function unstorable (value: unknown, path: string): string | undefined {
 type Done = (err: Error | null, body?: unknown) => void
 
 /**
- * Replaces Fastify's JSON parser with one that decodes strictly and then hands the text to
- * Fastify's own (so EMPTY_BODY, INVALID_JSON, the body limit and the __proto__ and
- * constructor.prototype refusals are exactly as before).
- */
-/**
  * Whether `text` is JSON that only secure-json-parse refused: valid JSON with a __proto__ key or a
- * constructor.prototype, which would change the prototype of objects built from the body.
+ * constructor.prototype, which would change the prototype of objects built from the body. Like
+ * secure-json-parse, it skips a leading byte-order mark, which JSON.parse would not.
  */
 function isPlainJson (text: string): boolean {
   try {
-    JSON.parse(text)
+    JSON.parse(text.replace(/^\uFEFF/, ''))
     return true
   } catch {
     return false
