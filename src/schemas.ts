@@ -86,10 +86,12 @@ function parseValue (value: unknown): unknown {
  * anything else stays text and so fails the schema with a clear 400, instead of Ajv's lenient
  * coercion reading "5 " as user 5.
  */
-export async function parseParameters (request: { params: unknown, query: unknown }): Promise<void> {
+export function parseParameters (request: { params: unknown, query: unknown }, _reply: unknown, done: () => void): void {
+  // A callback hook, not an async one: it runs on every request, and a promise each costs.
   for (const part of [request.params, request.query] as Array<Record<string, unknown>>) {
-    for (const [name, value] of Object.entries(part)) part[name] = parseValue(value)
+    for (const name in part) part[name] = parseValue(part[name])
   }
+  done()
 }
 
 export const PageQuery = Type.Object({

@@ -46,11 +46,12 @@ export default fp(async (app: FastifyInstance) => {
     deadline = setTimeout(closeUnfinished, DRAIN_GRACE_MS).unref()
   })
   app.addHook('onClose', async () => { clearTimeout(deadline) })
-  app.addHook('onRequest', async () => {
-    if (closing) throw new ShuttingDown()
+  // Callback hooks, not async ones: they run on every request, and a promise each costs.
+  app.addHook('onRequest', (_request, _reply, done) => {
+    done(closing ? new ShuttingDown() : undefined)
   })
-  app.addHook('onSend', async (_request, reply, payload) => {
+  app.addHook('onSend', (_request, reply, payload, done) => {
     if (closing) reply.header('connection', 'close')
-    return payload
+    done(null, payload)
   })
 }, { name: 'shutdown' })
