@@ -27,6 +27,19 @@ async function exchange (app: FastifyInstance, request: string): Promise<string>
   })
 }
 
+/** A raw connection to `app`, and everything it receives until it closes. */
+function open (app: FastifyInstance): { client: Socket, received: Promise<string> } {
+  const { port } = app.server.address() as { port: number }
+  const client = connect(port, '127.0.0.1')
+  const received = new Promise<string>(resolve => {
+    let text = ''
+    client.setEncoding('utf8')
+    client.on('data', chunk => { text += chunk })
+    client.on('close', () => { resolve(text) })
+  })
+  return { client, received }
+}
+
 function parse (text: string): RawAnswer {
   const [head = '', body = ''] = text.split('\r\n\r\n')
   const [statusLine = '', ...lines] = head.split('\r\n')
@@ -86,14 +99,7 @@ t.test('a request that does not arrive in time: 408 REQUEST_TIMEOUT', async t =>
   const app = await listening(t)
   // Node raises this only with a requestTimeout (Fastify's default has none): raise it by hand.
   const accepted = new Promise<Socket>(resolve => app.server.once('connection', resolve))
-  const { port } = app.server.address() as { port: number }
-  const client = connect(port, '127.0.0.1')
-  const received = new Promise<string>(resolve => {
-    let text = ''
-    client.setEncoding('utf8')
-    client.on('data', chunk => { text += chunk })
-    client.on('close', () => { resolve(text) })
-  })
+  const { client, received } = open(app)
   client.write('GET /balance HTTP/1.1\r\nHost: tally\r\n')
   app.server.emit('clientError', Object.assign(new Error('Request timeout'), { code: 'ERR_HTTP_REQUEST_TIMEOUT' }), await accepted)
   const res = parse(await received)
@@ -147,14 +153,7 @@ t.test('the error shape for any other client error', async t => {
 t.test('a connection that ends mid-request is told so, if it still reads', async t => {
   const app = await listening(t)
   const before = snapshot(app)
-  const { port } = app.server.address() as { port: number }
-  const client = connect(port, '127.0.0.1')
-  const received = new Promise<string>(resolve => {
-    let text = ''
-    client.setEncoding('utf8')
-    client.on('data', chunk => { text += chunk })
-    client.on('close', () => { resolve(text) })
-  })
+  const { client, received } = open(app)
   client.end(`POST /add HTTP/1.1\r\nHost: tally\r\n${json}Content-Length: 50\r\n\r\n{"payer"`)
   const res = parse(await received)
   t.equal(res.status, 400)

@@ -4,10 +4,10 @@
 // and divided by the requests answered: CPU µs per request, by part.
 import { spawn } from 'node:child_process'
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import autocannon from 'autocannon'
+import { freePort } from './net.js'
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5)
 const serverPath = new URL('../server.js', import.meta.url).pathname
@@ -48,14 +48,6 @@ function partOf (node: ProfileNode): string {
   if (url.startsWith('node:') || url === '') return 'Node (HTTP parsing, streams, timers)'
   if (url.includes('/dist/')) return 'tally\'s own code'
   return 'other'
-}
-
-async function freePort (): Promise<number> {
-  const server = createServer()
-  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
-  const { port } = server.address() as { port: number }
-  await new Promise(resolve => server.close(resolve))
-  return port
 }
 
 async function profile (name: string, options: (url: string) => autocannon.Options): Promise<void> {

@@ -4,10 +4,10 @@
 // before it, and to tally's own GET /live, each the median of BENCH_RUNS runs.
 import { spawn } from 'node:child_process'
 import { createWriteStream, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { createServer } from 'node:net'
 import { cpus, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import autocannon from 'autocannon'
+import { freePort } from './net.js'
 import { CreditsRepository } from '../credits/repository.js'
 import { migrate } from '../db/migrate.js'
 import { openDatabase, type Db } from '../db/open.js'
@@ -71,14 +71,6 @@ async function loadHistory (dbPath: string, size: number): Promise<void> {
   inBatches(db, 'credits', USERS, 1000, i => credits.add(1 + i, 1_000_000_000))
   db.pragma('wal_checkpoint(TRUNCATE)')
   db.close()
-}
-
-async function freePort (): Promise<number> {
-  const server = createServer()
-  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
-  const { port } = server.address() as { port: number }
-  await new Promise(resolve => server.close(resolve))
-  return port
 }
 
 interface Running { url: string, stop: () => Promise<number> }
