@@ -80,6 +80,32 @@ t.test('a user\'s ledger takes batches too; an unknown user is 404', async t => 
   t.strictSame(snapshot(app), before)
 })
 
+t.test('the index is the first add refused, whichever rule refuses it', async t => {
+  const app = await build(t)
+  const before = snapshot(app)
+  // One by one, adds[0] is refused first (DANNON has nothing), though adds[1] breaks a rule
+  // that needs no database: the batch must name adds[0] too.
+  for (const bad of [{ payer: 'X', points: 0, timestamp: '2022-11-01T00:00:00Z' }, { payer: 'X', points: 1, timestamp: '2022-11-01T00:00:00.0001Z' }]) {
+    const res = await post(app, '/add/batch', { adds: [{ payer: 'DANNON', points: -5, timestamp: '2022-11-01T00:00:00Z' }, bad] })
+    expectError(t, res, 400, 'BATCH_REJECTED')
+    t.equal(res.body.index, 0)
+    t.match(res.body.message, /^adds\[0\] refused \(INSUFFICIENT_PAYER_POINTS\)/)
+  }
+  t.strictSame(snapshot(app), before, 'nothing changed')
+})
+
+t.test('a batch that meets a full disk is 503 STORAGE_UNAVAILABLE, not a refusal, and stores nothing', async t => {
+  const app = await build(t)
+  t.equal((await post(app, '/add', canonicalAdds[0])).status, 200)
+  app.db.pragma(`max_page_count = ${app.db.pragma('page_count', { simple: true }) as number}`)
+  const before = snapshot(app)
+  const adds = Array.from({ length: 2000 }, (_, i) => ({ payer: `PAYER ${i}`, points: 1, timestamp: '2022-11-01T00:00:00Z' }))
+  const res = await post(app, '/add/batch', { adds })
+  expectError(t, res, 503, 'STORAGE_UNAVAILABLE')
+  t.notOk('index' in res.body, 'no add was at fault')
+  t.strictSame(snapshot(app), before, 'nothing changed')
+})
+
 // Few payers and times, so negative adds, backdating and refusals collide often.
 const add = fc.record({
   payer: fc.constantFrom('DANNON', 'UNILEVER', 'MILLER COORS'),
