@@ -40,6 +40,8 @@ interface LotRow { transaction_id: number, payer: string, remaining: number }
 interface DrawRow { owner_id: number, transaction_id: number, payer: string, ts: string, points: number }
 
 const MAX = Number.MAX_SAFE_INTEGER
+/** Rows per multi-row INSERT of a bulk import: 600 parameters, well under SQLite's 32 766. */
+const INSERT_CHUNK = 100
 
 /** Every statement the repository runs, prepared once in its constructor. */
 export const pointsSql = {
@@ -52,6 +54,13 @@ export const pointsSql = {
   insertLot:
     'INSERT INTO point_lots (transaction_id, ledger_id, payer, ts, points, remaining) VALUES ' +
     '(?, ?, ?, ?, ?, ?)',
+  // A bulk import's positive adds, INSERT_CHUNK at a time: one statement instead of a hundred.
+  insertTransactions:
+    'INSERT INTO point_transactions (ledger_id, payer, points, ts, created_at) VALUES ' +
+    Array(INSERT_CHUNK).fill('(?, ?, ?, ?, ?)').join(', '),
+  insertLots:
+    'INSERT INTO point_lots (transaction_id, ledger_id, payer, ts, points, remaining) VALUES ' +
+    Array(INSERT_CHUNK).fill('(?, ?, ?, ?, ?, ?)').join(', '),
   // Credits only: SQLite checks the INSERT row's CHECK before ON CONFLICT turns it into an update.
   creditBalance:
     'INSERT INTO payer_balances (ledger_id, payer, balance) VALUES (@ledgerId, @payer, ' +
@@ -143,6 +152,8 @@ export class PointsRepository {
   readonly #now: () => Date
   readonly #insertTransaction: Statement
   readonly #insertLot: Statement
+  readonly #insertTransactions: Statement
+  readonly #insertLots: Statement
   readonly #creditBalance: Statement
   readonly #debitBalance: Statement
   readonly #balanceOf: Statement
@@ -174,6 +185,8 @@ export class PointsRepository {
     this.#now = now
     this.#insertTransaction = db.prepare(pointsSql.insertTransaction)
     this.#insertLot = db.prepare(pointsSql.insertLot)
+    this.#insertTransactions = db.prepare(pointsSql.insertTransactions)
+    this.#insertLots = db.prepare(pointsSql.insertLots)
     this.#creditBalance = db.prepare(pointsSql.creditBalance)
     this.#debitBalance = db.prepare(pointsSql.debitBalance)
     this.#balanceOf = db.prepare(pointsSql.balanceOf).pluck()
@@ -209,7 +222,8 @@ export class PointsRepository {
   #addInTransaction (ledgerId: number, add: NewAdd): StoredAdd {
     const createdAt = this.#now().toISOString()
     const balance = (this.#balanceOf.get({ ledgerId, payer: add.payer }) as number | undefined) ?? 0
-    const id = this.#storeAdd(ledgerId, add, createdAt, balance, () => this.#total(ledgerId), true)
+    this.#checkAdd(add, balance, () => this.#total(ledgerId))
+    const id = this.#storeAdd(ledgerId, add, createdAt, true)
     this.#moveBalance(ledgerId, add.payer, add.points)
     this.#moveTotal(ledgerId, add.points)
     return { id, payer: add.payer, points: add.points, timestamp: formatTimestamp(add.ts) }
@@ -218,8 +232,10 @@ export class PointsRepository {
   /**
    * Stores `adds` in order, each exactly as add() would, in one transaction: all or none. An add
    * refused (by a rule here, or by the iterator, which may check each add as it hands it over)
-   * refuses the whole batch: BATCH_REJECTED with its index. The adds share one created_at, and
-   * the balance rows are written once per payer at the end rather than once per add.
+   * refuses the whole batch: BATCH_REJECTED with its index. The adds share one created_at; the
+   * balance rows are written once per payer at the end rather than once per add; and positive
+   * adds with no draws to take over (the bulk of an import) are inserted INSERT_CHUNK rows a
+   * statement.
    */
   addBatch (ledgerId: number, adds: Iterable<NewAdd>): StoredBatch {
     return this.#addBatchTx.immediate(ledgerId, adds)
@@ -231,9 +247,15 @@ export class PointsRepository {
     const before = this.#total(ledgerId)
     let total = before
     const totalNow = (): number => total
-    let index = 0
-    let first = 0
+    // Positive adds checked but not yet inserted: a full chunk goes in one statement.
+    const plain: NewAdd[] = []
     let last = 0
+    const insertPlain = (): void => {
+      if (plain.length === INSERT_CHUNK) last = this.#insertChunk(ledgerId, plain, createdAt)
+      else for (const add of plain) last = this.#storeAdd(ledgerId, add, createdAt, false)
+      plain.length = 0
+    }
+    let index = 0
     try {
       for (const add of adds) {
         let payer = payers.get(add.payer)
@@ -244,33 +266,45 @@ export class PointsRepository {
           payer = { balance, before: balance, adjusted }
           payers.set(add.payer, payer)
         }
-        last = this.#storeAdd(ledgerId, add, createdAt, payer.balance, totalNow, payer.adjusted)
-        if (index === 0) first = last
+        this.#checkAdd(add, payer.balance, totalNow)
+        if (add.points > 0 && !payer.adjusted) {
+          plain.push(add)
+          if (plain.length === INSERT_CHUNK) insertPlain()
+        } else {
+          insertPlain()
+          last = this.#storeAdd(ledgerId, add, createdAt, true)
+          payer.adjusted = true
+        }
         payer.balance += add.points
         total += add.points
-        if (add.points < 0) payer.adjusted = true
         index++
       }
+      insertPlain()
     } catch (err) {
       throw batchRejected(index, err)
     }
     for (const [name, payer] of payers) this.#moveBalance(ledgerId, name, payer.balance - payer.before)
     this.#moveTotal(ledgerId, total - before)
-    return { count: index, first_id: first, last_id: last }
+    // Nothing else inserts into point_transactions in this transaction: the ids are consecutive.
+    return { count: index, first_id: last - index + 1, last_id: last }
   }
 
-  /**
-   * The rules of one add, given its payer's balance and its ledger's total before it: refuses it,
-   * or stores it and moves points between lots. The caller moves the balance rows by its points.
-   * `mayBeAdjusted` false: the caller knows no lot of this payer has points a negative add took.
-   */
-  #storeAdd (ledgerId: number, add: NewAdd, createdAt: string, balance: number, total: () => number, mayBeAdjusted: boolean): number {
+  /** The rules of an add, given its payer's balance and its ledger's total before it: throws if refused. */
+  #checkAdd (add: NewAdd, balance: number, total: () => number): void {
     if (add.points > 0) {
       if (balance + add.points > MAX) throw new BalanceTooLarge(`payer ${add.payer}`)
       if (total() + add.points > MAX) throw new BalanceTooLarge('the ledger')
     } else if (balance < -add.points) {
       throw new InsufficientPayerPoints(add.payer, balance, -add.points)
     }
+  }
+
+  /**
+   * Stores an add #checkAdd accepted and moves points between lots; the caller moves the balance
+   * rows. `mayBeAdjusted` false: the caller knows no lot of this payer has points a negative add
+   * took, so a positive add has no draws to take over.
+   */
+  #storeAdd (ledgerId: number, add: NewAdd, createdAt: string, mayBeAdjusted: boolean): number {
     const id = Number(this.#insertTransaction.run(ledgerId, add.payer, add.points, add.ts, createdAt).lastInsertRowid)
     if (add.points > 0) {
       this.#insertLot.run(id, ledgerId, add.payer, add.ts, add.points, add.points)
@@ -279,6 +313,19 @@ export class PointsRepository {
       this.#adjustOldestFirst(ledgerId, id, add, createdAt)
     }
     return id
+  }
+
+  /** #storeAdd of INSERT_CHUNK positive adds with no draws to take over, in two statements. */
+  #insertChunk (ledgerId: number, adds: NewAdd[], createdAt: string): number {
+    const rows: unknown[] = []
+    for (const add of adds) rows.push(ledgerId, add.payer, add.points, add.ts, createdAt)
+    // One INSERT of many rows gives them consecutive ids (max(id) + 1 each), ending at this one.
+    const last = Number(this.#insertTransactions.run(rows).lastInsertRowid)
+    const lots: unknown[] = []
+    let id = last - adds.length
+    for (const add of adds) lots.push(++id, ledgerId, add.payer, add.ts, add.points, add.points)
+    this.#insertLots.run(lots)
+    return last
   }
 
   /** A payer's balance row moves by `points`; the payer's first add creates it. */
