@@ -89,7 +89,9 @@ const pointsRoutes: FastifyPluginAsyncTypebox<PointsRoutesOptions> = async (app,
         'Bulk import: the adds are stored in order, each exactly as POST /add would store it (a ' +
         'negative add draws down what the adds before it left; a backdated add takes over draws), ' +
         'all in one transaction. If any add is refused, nothing is stored and the answer is ' +
-        'BATCH_REJECTED with the `index` of the first add refused and why. Bodies up to 4 MiB.',
+        'BATCH_REJECTED with the `index` of the first add refused and why: the adds are checked ' +
+        'in order as they are stored, so that is the add one at a time would have refused first, ' +
+        'whichever rule refuses it. The adds share one created_at. Bodies up to 4 MiB.',
       body: AddBatchBody,
       response: {
         200: AddBatchResult,
