@@ -35,9 +35,13 @@ export const TakesNoBody = createError('INVALID_REQUEST', 'This route takes no b
 const BatchRejected = createError<[number, string, string]>(
   'BATCH_REJECTED', 'adds[%s] refused (%s): %s. Nothing of the batch was stored', 400)
 
-/** The refusal of a whole batch for its add at `index`, which `err` refused; carries `index`. */
-export function batchRejected (index: number, err: unknown): Error {
-  const { code, message } = err as { code: string, message: string }
+/**
+ * The refusal of a whole batch for its add at `index`, which `err` refused; carries `index`. An
+ * error that is no refusal (storage trouble, a bug) is not the add's fault and stays as it is.
+ */
+export function batchRejected (index: number, err: unknown): unknown {
+  const { statusCode, code, message } = err as { statusCode?: number, code: string, message: string }
+  if (statusCode !== 400) return err
   return Object.assign(new BatchRejected(index, code, message), { index })
 }
 export const ForbiddenKey = createError('FORBIDDEN_KEY',

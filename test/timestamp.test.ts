@@ -1,3 +1,4 @@
+import fc from 'fast-check'
 import t from 'tap'
 import { formatTimestamp, parseTimestamp } from '../src/points/timestamp.js'
 
@@ -11,6 +12,7 @@ t.test('valid RFC 3339 timestamps become fixed-width UTC', async t => {
     ['2022-10-31T01:00:00+02:00', '2022-10-30T23:00:00.000Z'],
     ['2022-10-31T23:30:00-01:45', '2022-11-01T01:15:00.000Z'],
     ['2024-02-29T00:00:00Z', '2024-02-29T00:00:00.000Z'],
+    ['2000-02-29T00:00:00Z', '2000-02-29T00:00:00.000Z'],
     ['0050-06-01T00:00:00Z', '0050-06-01T00:00:00.000Z'],
     ['9999-12-31T23:59:59.999Z', '9999-12-31T23:59:59.999Z']
   ]
@@ -28,6 +30,9 @@ t.test('invalid timestamps say why', async t => {
     ['2022-10-31T10:00:00+24:00', 'has a time of day out of range'],
     ['2022-10-31T10:00:00+01:60', 'has a time of day out of range'],
     ['2023-02-29T00:00:00Z', 'is not a real calendar date'],
+    ['1900-02-29T00:00:00Z', 'is not a real calendar date'],
+    ['2022-10-00T00:00:00Z', 'is not a real calendar date'],
+    ['2022-11-31T00:00:00Z', 'is not a real calendar date'],
     ['2022-13-01T00:00:00Z', 'is not a real calendar date'],
     ['2022-00-10T00:00:00Z', 'is not a real calendar date'],
     ['9999-12-31T23:00:00-02:00', 'must fall between years 0000 and 9999 in UTC'],
@@ -39,4 +44,18 @@ t.test('invalid timestamps say why', async t => {
 t.test('whole seconds are shown without milliseconds', async t => {
   t.equal(formatTimestamp('2022-10-31T10:00:00.000Z'), '2022-10-31T10:00:00Z')
   t.equal(formatTimestamp('2022-10-31T10:00:00.500Z'), '2022-10-31T10:00:00.500Z')
+})
+
+t.test('a timestamp in Z parses exactly as the same one in +00:00 (the fast path agrees with the general one)', async t => {
+  const two = (max: number) => fc.integer({ min: 0, max }).map(n => String(n).padStart(2, '0'))
+  const text = fc.tuple(fc.integer({ min: 0, max: 9999 }).map(n => String(n).padStart(4, '0')), two(13), two(32), two(24), two(60), two(60),
+    fc.oneof(fc.constant(''), fc.stringMatching(/^\.\d{1,4}$/)))
+    .map(([y, mo, d, h, mi, s, fraction]) => `${y}-${mo}-${d}T${h}:${mi}:${s}${fraction}`)
+  let accepted = 0
+  fc.assert(fc.property(text, base => {
+    const utc = parseTimestamp(`${base}Z`)
+    if (utc.ok) accepted++
+    return JSON.stringify(utc) === JSON.stringify(parseTimestamp(`${base}+00:00`))
+  }), { numRuns: 3000 })
+  t.ok(accepted > 300, `${accepted} of 3000 valid, the others refused alike`)
 })

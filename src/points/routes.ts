@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyRequest } from 'fastify'
-import { InvalidTimestamp, ZeroPoints, batchRejected } from '../errors.js'
+import { InvalidTimestamp, ZeroPoints } from '../errors.js'
 import type { IdempotencyRepository } from '../idempotency/repository.js'
 import { answerOnce } from '../idempotency/reply.js'
 import { IdempotencyHeaders, PageQuery, bodyErrors, errorFields, errorResponses, type ErrorStatus } from '../schemas.js'
@@ -37,6 +37,10 @@ function newAdd ({ payer, points, timestamp }: { payer: string, points: number, 
   const parsed = parseTimestamp(timestamp)
   if (!parsed.ok) throw new InvalidTimestamp(parsed.reason)
   return { payer, points, ts: parsed.utc }
+}
+
+function * storedForms (adds: Array<{ payer: string, points: number, timestamp: string }>): Generator<NewAdd> {
+  for (const add of adds) yield newAdd(add)
 }
 
 /** The points ledger: add, spend, balance and their history, for the default or a user's ledger. */
@@ -85,7 +89,9 @@ const pointsRoutes: FastifyPluginAsyncTypebox<PointsRoutesOptions> = async (app,
         'Bulk import: the adds are stored in order, each exactly as POST /add would store it (a ' +
         'negative add draws down what the adds before it left; a backdated add takes over draws), ' +
         'all in one transaction. If any add is refused, nothing is stored and the answer is ' +
-        'BATCH_REJECTED with the `index` of the first add refused and why. Bodies up to 4 MiB.',
+        'BATCH_REJECTED with the `index` of the first add refused and why: the adds are checked ' +
+        'in order as they are stored, so that is the add one at a time would have refused first, ' +
+        'whichever rule refuses it. The adds share one created_at. Bodies up to 4 MiB.',
       body: AddBatchBody,
       response: {
         200: AddBatchResult,
@@ -94,17 +100,9 @@ const pointsRoutes: FastifyPluginAsyncTypebox<PointsRoutesOptions> = async (app,
         413: Type.Object(errorFields, { description: 'Body over 4 MiB (BODY_TOO_LARGE)' })
       }
     }
-  }, async (request, reply) => await answerOnce(idempotency, request, reply, 200, () => {
-    const ledgerId = ledgerOf(request)
-    const adds = request.body.adds.map((add, index) => {
-      try {
-        return newAdd(add)
-      } catch (err) {
-        throw batchRejected(index, err)
-      }
-    })
-    return points.addBatch(ledgerId, adds)
-  }))
+  }, async (request, reply) => await answerOnce(idempotency, request, reply, 200,
+    // Checked one by one as they are stored, so the add named is the first refused by any rule.
+    () => points.addBatch(ledgerOf(request), storedForms(request.body.adds))))
 
   app.post('/spend', {
     schema: {
