@@ -22,6 +22,8 @@ const SIZES = (process.env.BENCH_SIZES ?? '1000,100000,1000000').split(',').map(
 const USERS = 1000
 const IMPORT_BATCHES = Number(process.env.BENCH_IMPORT_BATCHES ?? 30)
 const PEER = process.env.BENCH_PEER
+// BENCH_SCENARIOS=none: only the extras (import rate, RSS, slowest commit); or a comma list of names.
+const ONLY = process.env.BENCH_SCENARIOS?.split(',')
 const serverPath = new URL('../server.js', import.meta.url).pathname
 const barePath = new URL('./bare.js', import.meta.url).pathname
 const resultsDir = new URL('../../bench/results/', import.meta.url).pathname
@@ -295,7 +297,7 @@ async function main (): Promise<void> {
       say(`history ${size.toLocaleString('en')} rows per kind: loading`)
       await loadHistory(dbPath, size)
       const server = await startTally(dbPath, logFile)
-      rows.push(...await measure(server.url, bare.url, size, scenarios.map(s => s.name)))
+      rows.push(...await measure(server.url, bare.url, size, scenarios.map(s => s.name).filter(name => ONLY === undefined || ONLY.includes(name))))
       if (size === SIZES[SIZES.length - 1]) {
         const rate = await importRate(server.url)
         report.import = rate
@@ -310,15 +312,15 @@ async function main (): Promise<void> {
       if (size === SIZES[SIZES.length - 1]) {
         // The young generation's size: npm start's 4 MB against V8's default, on the numbers.
         const plain = await startTally(dbPath, logFile, {}, [])
-        const semi = await measure(plain.url, bare.url, size, ['POST /spend', 'POST /event'])
+        const semi = await measure(plain.url, bare.url, size, ['POST /spend', 'POST /event'].filter(name => ONLY === undefined || ONLY.includes(name)))
         const plainRss = await plain.stop()
         report.semiSpaceDefault = { rows: semi, peakRssMb: plainRss }
-        extra.push(`Without --max-semi-space-size=4 at ${size.toLocaleString('en')} rows: POST /spend ratio ${semi[0]!.ratio}, POST /event ratio ${semi[1]!.ratio}, peak RSS ${plainRss} MB.`)
+        extra.push(`Without --max-semi-space-size=4 at ${size.toLocaleString('en')} rows: ${semi.map(r => `${r.scenario} ratio ${r.ratio}, `).join('')}peak RSS ${plainRss} MB.`)
         say(`  ${extra[extra.length - 1]!}`)
       }
       if (size === SIZES[0]) {
         const peer = await peerSpend()
-        const tallySpend = rows.find(r => r.size === size && r.scenario === 'POST /spend')!.rps
+        const tallySpend = rows.find(r => r.size === size && r.scenario === 'POST /spend')?.rps ?? NaN
         report.peer = { peerRps: peer, tallyRps: tallySpend }
         extra.push(peer === null
           ? `POST /spend of 1 point with ${size.toLocaleString('en')} lots: ${tallySpend} req/s (BENCH_PEER unset: no peer run).`
@@ -334,7 +336,8 @@ async function main (): Promise<void> {
 
   const smallest = SIZES[0]!
   const largest = SIZES[SIZES.length - 1]!
-  const scaling = scenarios.map(({ name }) => {
+  const measured = scenarios.filter(({ name }) => rows.some(r => r.scenario === name))
+  const scaling = measured.map(({ name }) => {
     const row = (size: number) => rows.find(r => r.size === size && r.scenario === name)!
     const [small, large] = [row(smallest), row(largest)]
     return { scenario: name, meanSmall: small.mean, meanLarge: large.mean, meanRatio: Number((large.mean / Math.max(small.mean, 0.01)).toFixed(2)) }
