@@ -83,13 +83,14 @@ export function buildApp (config: Config, options: AppOptions = {}): FastifyInst
   app.removeContentTypeParser('text/plain')
 
   app.register(requestLog, { flush: log.flush })
+  // Security headers on every response, those the hooks below refuse with included; the docs
+  // page sends its own CSP (staticCSP below).
+  app.register(securityHeaders)
   app.register(errors)
   app.register(protocolErrors)
   // JSON bodies: UTF-8 only, and every string storable as sent (U+0000, lone surrogates: 400).
   app.register(jsonBody)
   app.register(shutdown)
-  // Security headers on every response; the docs page sends its own CSP (staticCSP below).
-  app.register(securityHeaders)
   app.register(swagger, {
     openapi: {
       openapi: '3.0.3',

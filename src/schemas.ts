@@ -22,7 +22,7 @@ const errorDescriptions: Record<ErrorStatus, string> = {
   413: 'Body over 1 MiB (BODY_TOO_LARGE)',
   415: 'Body is not application/json in UTF-8 (UNSUPPORTED_MEDIA_TYPE)',
   500: 'A bug; the body carries no internals and the log has the cause',
-  503: 'Not done, nothing changed; retry. Codes: SHUTTING_DOWN (the service is stopping), DATABASE_BUSY (another process held the write lock past the 5 s busy timeout)'
+  503: 'Not done, nothing changed; retry. Codes: SHUTTING_DOWN (the service is stopping), DATABASE_BUSY (a write waited 5 s for another process\'s write lock), STORAGE_UNAVAILABLE (disk full or an I/O error)'
 }
 
 /**

@@ -1,3 +1,4 @@
+import Database from 'better-sqlite3'
 import t from 'tap'
 import { resetDatabase } from '../src/db/reset.js'
 import { build, call, canonicalAdds, expectError, get, post, snapshot } from './helper.js'
@@ -149,4 +150,35 @@ t.test('a body with a __proto__ key is refused and says why', async t => {
   expectError(t, await call(app, { method: 'POST', url: '/add', headers: { 'content-type': 'application/json' }, payload: '{"payer":' }), 400, 'INVALID_JSON')
   expectError(t, await call(app, { method: 'POST', url: '/add', headers: { 'content-type': 'application/json' }, payload: '\uFEFF{"payer":' }), 400, 'INVALID_JSON')
   t.strictSame(snapshot(app), before)
+})
+
+t.test('a dry-run spend is a read: it does not wait for another process\'s write lock', async t => {
+  const app = await build(t)
+  t.equal((await post(app, '/add', canonicalAdds[0])).status, 200)
+  const other = new Database(app.db.name)
+  t.teardown(() => { if (other.inTransaction) other.exec('ROLLBACK'); other.close() })
+  other.exec('BEGIN IMMEDIATE')
+  const asked = Date.now()
+  const res = await post(app, '/spend?dry_run=true', { points: 100 })
+  t.equal(res.status, 200)
+  t.strictSame(res.body, [{ payer: 'DANNON', points: -100 }])
+  t.ok(Date.now() - asked < 1000, 'answered while the lock is held')
+  other.exec('ROLLBACK')
+  t.strictSame((await get(app, '/balance')).body, { DANNON: 300 }, 'and nothing changed')
+})
+
+t.test('a body nested past the stack with an escape in it is refused as what it is', async t => {
+  const app = await build(t)
+  const payload = `{"payer":"\\u0041","x":${'['.repeat(20_000)}${']'.repeat(20_000)}}`
+  const res = await call(app, { method: 'POST', url: '/add', headers: { 'content-type': 'application/json' }, payload })
+  expectError(t, res, 400, 'INVALID_REQUEST')
+  t.equal(res.body.message, 'The body is nested too deep')
+})
+
+t.test('refusals the hooks make carry the security headers too', async t => {
+  const app = await build(t)
+  for (const res of [await app.inject({ method: 'GET', url: '/add' }), await app.inject({ method: 'GET', url: '/nope' })]) {
+    t.equal(res.headers['x-content-type-options'], 'nosniff', `${res.statusCode}`)
+    t.match(res.headers['content-security-policy'], /default-src 'self'/)
+  }
 })

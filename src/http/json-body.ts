@@ -68,7 +68,14 @@ export default fp(async (app: FastifyInstance) => {
     parseJson(request, text, (err, body) => {
       if (err !== null) return done(isPlainJson(text) ? new ForbiddenKey() : err)
       // U+0000 and lone surrogates can only be written as \u escapes: most bodies have none.
-      const problem = text.includes('\\u') ? unstorable(body, 'body') : undefined
+      let problem: string | undefined
+      try {
+        problem = text.includes('\\u') ? unstorable(body, 'body') : undefined
+      } catch {
+        // Nested past the stack: no route takes such a body, and the parser's caller must not
+        // see a throw (it would answer INVALID_JSON, or FORBIDDEN_KEY, for valid JSON).
+        problem = 'The body is nested too deep'
+      }
       done(problem === undefined ? null : new UnstorableText(problem), body)
     })
   })

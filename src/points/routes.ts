@@ -122,8 +122,14 @@ const pointsRoutes: FastifyPluginAsyncTypebox<PointsRoutesOptions> = async (app,
         ...errorResponses([...bodyErrors, ...notFound], { ...codes, 400: ['INVALID_REQUEST', 'INVALID_JSON', 'EMPTY_BODY', 'INSUFFICIENT_POINTS'] })
       }
     }
-  }, async (request, reply) => await answerOnce(idempotency, request, reply, 200,
-    () => points.spend(ledgerOf(request), request.body.points, request.query.dry_run)))
+  }, async (request, reply) => {
+    // A dry run writes nothing: without a key it is a read, and waits for no write lock.
+    if (request.query.dry_run === true && request.headers['idempotency-key'] === undefined) {
+      return points.spend(ledgerOf(request), request.body.points, true)
+    }
+    return await answerOnce(idempotency, request, reply, 200,
+      () => points.spend(ledgerOf(request), request.body.points, request.query.dry_run))
+  })
 
   app.get('/balance', {
     schema: {
