@@ -165,6 +165,12 @@ t.test('a dry-run spend is a read: it does not wait for another process\'s write
   t.ok(Date.now() - asked < 1000, 'answered while the lock is held')
   other.exec('ROLLBACK')
   t.strictSame((await get(app, '/balance')).body, { DANNON: 300 }, 'and nothing changed')
+  // With a key, a dry run's answer is stored like any keyed request's, through the write path.
+  const keyed = await call(app, { method: 'POST', url: '/spend?dry_run=true', headers: { 'idempotency-key': 'dry' }, payload: { points: 100 } })
+  t.strictSame(keyed.body, [{ payer: 'DANNON', points: -100 }])
+  const again = await call(app, { method: 'POST', url: '/spend?dry_run=true', headers: { 'idempotency-key': 'dry' }, payload: { points: 100 } })
+  t.equal(again.headers['idempotent-replayed'], 'true')
+  t.strictSame((await get(app, '/balance')).body, { DANNON: 300 })
 })
 
 t.test('a body nested past the stack with an escape in it is refused as what it is', async t => {
