@@ -3,7 +3,7 @@ import { join } from 'node:path'
 import t from 'tap'
 import { buildApp } from '../src/app.js'
 import { loadConfig } from '../src/config.js'
-import { DRAIN_GRACE_MS } from '../src/system/shutdown.js'
+import { DRAIN_GRACE_MS, DRAIN_LIMIT_MS } from '../src/system/shutdown.js'
 import { tempDir } from './helper.js'
 
 // Raw sockets, so the test decides exactly what is on the wire when close() begins.
@@ -95,5 +95,26 @@ t.test('the drain has a deadline: after its grace a stalled upload is closed, wh
   release()
   const answered = await answering.received
   t.match(answered, /^HTTP\/1\.1 200 [^]*\r\nconnection: close\r\n[^]*\{"done":true\}$/i)
+  await closed
+})
+
+t.test('the drain has a limit: an answer that never comes is cut at DRAIN_LIMIT_MS, and close() finishes', async t => {
+  const app = buildApp(loadConfig({ DB_PATH: join(tempDir(t), 'app.db'), DAILY_CREDITS_ENABLED: 'false' }), { logger: false })
+  let entered = (): void => {}
+  const inside = new Promise<void>(resolve => { entered = resolve })
+  app.post('/never', async () => {
+    entered()
+    return await new Promise(() => {})
+  })
+  await app.listen({ port: 0, host: '127.0.0.1' })
+  const { port } = app.server.address() as { port: number }
+  const waiting = open(port)
+  waiting.socket.write('POST /never HTTP/1.1\r\nHost: tally\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}')
+  await inside
+  const began = Date.now()
+  const closed = app.close()
+  t.equal(await waiting.received, '', 'closed unanswered at the limit')
+  const cutAfter = Date.now() - began
+  t.ok(cutAfter >= DRAIN_LIMIT_MS - 50 && cutAfter < DRAIN_LIMIT_MS + 1000, `at the limit (${cutAfter} ms)`)
   await closed
 })

@@ -1,4 +1,4 @@
-import { existsSync, renameSync, rmSync } from 'node:fs'
+import { existsSync, linkSync, rmSync } from 'node:fs'
 import { loadConfig } from '../config.js'
 import { openDatabase } from '../db/open.js'
 import { runCli } from './run.js'
@@ -22,7 +22,8 @@ await runCli(async () => {
   try {
     rmSync(partial, { force: true })
     const { totalPages } = await db.backup(partial, { progress: () => WHOLE_FILE })
-    renameSync(partial, file)
+    // A link, not a rename: it fails (EEXIST) if FILE appeared meanwhile, rather than replace it.
+    linkSync(partial, file)
     return `${dbPath} backed up to ${file} (${totalPages} pages)`
   } finally {
     db.close()

@@ -6,6 +6,11 @@ import { ShuttingDown } from '../errors.js'
 
 /** How long a drain waits for requests still arriving before it closes their connections. */
 export const DRAIN_GRACE_MS = 2000
+/**
+ * When it stops waiting for answers too (a client that does not read its answer, a handler that
+ * never returns): within close-with-grace's 10 s, so the process still exits 0.
+ */
+export const DRAIN_LIMIT_MS = 7000
 
 /**
  * Draining on close. Node's server.close() ends only the keep-alive sockets that are idle at that
@@ -16,7 +21,8 @@ export const DRAIN_GRACE_MS = 2000
  *
  * A drain has a deadline: a client that sent half its headers or half its body and then nothing
  * would hold the close open just the same. After DRAIN_GRACE_MS every connection is closed except
- * those whose request has fully arrived and is still being answered: those are answered.
+ * those whose request has fully arrived and is still being answered: those are answered, until
+ * DRAIN_LIMIT_MS, when every connection left is closed.
  */
 export default fp(async (app: FastifyInstance) => {
   let closing = false
@@ -41,11 +47,21 @@ export default fp(async (app: FastifyInstance) => {
     app.log.info({ closed, answering: answering.size }, 'drain deadline: closed the connections with nothing to answer')
   }
 
+  function closeAll (): void {
+    for (const socket of connections) socket.destroy()
+    app.log.warn({ closed: connections.size }, 'drain limit: closed the connections still being answered')
+  }
+
+  let limit: NodeJS.Timeout | undefined
   app.addHook('preClose', async () => {
     closing = true
     deadline = setTimeout(closeUnfinished, DRAIN_GRACE_MS).unref()
+    limit = setTimeout(closeAll, DRAIN_LIMIT_MS).unref()
   })
-  app.addHook('onClose', async () => { clearTimeout(deadline) })
+  app.addHook('onClose', async () => {
+    clearTimeout(deadline)
+    clearTimeout(limit)
+  })
   // Callback hooks, not async ones: they run on every request, and a promise each costs.
   app.addHook('onRequest', (_request, _reply, done) => {
     done(closing ? new ShuttingDown() : undefined)
