@@ -133,10 +133,14 @@ export class WriteQueue {
       this.#jobs = []
       const waiting = this.#commit(jobs)
       if (waiting.length === 0) continue
+      // One pass: a long wait can queue thousands of jobs, and this runs every few ms meanwhile.
       const now = Date.now()
-      const expired = waiting.filter(job => now - job.since >= this.#lockWaitMs)
-      for (const job of expired) job.reject(new DatabaseBusy())
-      this.#jobs = waiting.filter(job => !expired.includes(job)).concat(this.#jobs)
+      const still: Job[] = []
+      for (const job of waiting) {
+        if (now - job.since >= this.#lockWaitMs) job.reject(new DatabaseBusy())
+        else still.push(job)
+      }
+      this.#jobs = still.concat(this.#jobs)
       setTimeout(() => { this.#drain() }, this.#pause)
       this.#pause = Math.min(this.#pause * 2, 20)
       return
