@@ -1,7 +1,7 @@
 import closeWithGrace from 'close-with-grace'
 import { buildApp } from './app.js'
 import { loadConfig } from './config.js'
-import { DatabaseOpenError } from './db/open.js'
+import { DatabaseOpenError } from './storage/sqlite/open.js'
 
 // The only module with side effects: reads the environment, listens, and shuts down cleanly.
 let config

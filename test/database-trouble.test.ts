@@ -3,7 +3,7 @@ import { join } from 'node:path'
 import t from 'tap'
 import { buildApp } from '../src/app.js'
 import { loadConfig } from '../src/config.js'
-import { openDatabase } from '../src/db/open.js'
+import { openDatabase } from '../src/storage/sqlite/open.js'
 import { call, get, post, snapshot, tempDir } from './helper.js'
 
 // What a user sees when the trouble is on our side: the disk is full, or another process holds

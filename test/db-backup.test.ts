@@ -1,7 +1,7 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
-import { openDatabase } from '../src/db/open.js'
+import { openDatabase } from '../src/storage/sqlite/open.js'
 import { tempDir } from './helper.js'
 import { runCommand, startServer } from './process.js'
 

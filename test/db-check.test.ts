@@ -1,7 +1,7 @@
 import { join } from 'node:path'
 import t from 'tap'
-import { checkInvariants } from '../src/db/check.js'
-import { openDatabase } from '../src/db/open.js'
+import { checkInvariants } from '../src/storage/sqlite/check.js'
+import { openDatabase } from '../src/storage/sqlite/open.js'
 import { build, call, canonicalAdds, tempDir } from './helper.js'
 import { runCommand } from './process.js'
 

@@ -1,6 +1,6 @@
 import fc from 'fast-check'
 import t from 'tap'
-import { checkInvariants } from '../src/db/check.js'
+import { checkInvariants } from '../src/storage/sqlite/check.js'
 import { PointsModel } from './reference/points-model.js'
 import { build, get, post } from './helper.js'
 

@@ -2,7 +2,7 @@ import { existsSync, writeFileSync } from 'node:fs'
 import { connect, createServer, type Socket } from 'node:net'
 import { join } from 'node:path'
 import t from 'tap'
-import { openDatabase } from '../src/db/open.js'
+import { openDatabase } from '../src/storage/sqlite/open.js'
 import { tempDir } from './helper.js'
 import { startServer } from './process.js'
 

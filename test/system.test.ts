@@ -3,10 +3,10 @@ import { join } from 'node:path'
 import t from 'tap'
 import { buildApp } from '../src/app.js'
 import { ConfigError, loadConfig } from '../src/config.js'
-import { checkInvariants } from '../src/db/check.js'
-import { migrate } from '../src/db/migrate.js'
+import { checkInvariants } from '../src/storage/sqlite/check.js'
+import { migrate } from '../src/storage/sqlite/migrate.js'
 import { toErrorBody } from '../src/errors.js'
-import { openDatabase } from '../src/db/open.js'
+import { openDatabase } from '../src/storage/sqlite/open.js'
 import { build, canonicalAdds, call, get, post, snapshot, tempDir } from './helper.js'
 
 t.test('GET /health answers after a database round trip', async t => {

@@ -1,6 +1,6 @@
 import Database from 'better-sqlite3'
 import t from 'tap'
-import { resetDatabase } from '../src/db/reset.js'
+import { resetDatabase } from '../src/storage/sqlite/reset.js'
 import { build, call, canonicalAdds, expectError, get, post, snapshot } from './helper.js'
 
 // One write path: every write route, PUT and PATCH and /flushDB included, runs through the group

@@ -1,8 +1,8 @@
 import { join } from 'node:path'
 import t from 'tap'
-import { migrate } from '../src/db/migrate.js'
-import { openDatabase } from '../src/db/open.js'
-import { DatabaseTrouble, WriteQueue } from '../src/db/write-queue.js'
+import { migrate } from '../src/storage/sqlite/migrate.js'
+import { openDatabase } from '../src/storage/sqlite/open.js'
+import { DatabaseTrouble, WriteQueue } from '../src/storage/sqlite/write-queue.js'
 import { tempDir } from './helper.js'
 
 type Db = ReturnType<typeof openDatabase>

@@ -1,6 +1,6 @@
 import type { Statement, Transaction } from 'better-sqlite3'
-import type { Db } from '../db/open.js'
-import { type Page, type PageRequest, pageStart, toPage } from '../db/page.js'
+import type { Db } from '../storage/sqlite/open.js'
+import { type Page, type PageRequest, pageStart, toPage } from '../storage/page.js'
 import { EventOutOfOrder } from '../errors.js'
 import { formatCents } from '../money.js'
 import { type AlertDetails, type EventType, type FiredAlert, type IncomingEvent, type Risk, type Thresholds, evaluate, tiers, windowLength } from './rules.js'

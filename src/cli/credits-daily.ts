@@ -1,8 +1,8 @@
 import { loadConfig } from '../config.js'
 import { utcDay } from '../credits/daily-grant.js'
 import { CreditsRepository } from '../credits/repository.js'
-import { migrate } from '../db/migrate.js'
-import { openDatabase } from '../db/open.js'
+import { migrate } from '../storage/sqlite/migrate.js'
+import { openDatabase } from '../storage/sqlite/open.js'
 import { runCli } from './run.js'
 
 // `npm run credits:daily`: today's grant, once, then exit. Safe to run while the service runs or

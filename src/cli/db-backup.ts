@@ -1,6 +1,6 @@
 import { existsSync, linkSync, rmSync } from 'node:fs'
 import { loadConfig } from '../config.js'
-import { openDatabase } from '../db/open.js'
+import { openDatabase } from '../storage/sqlite/open.js'
 import { runCli } from './run.js'
 
 // The most pages better-sqlite3 copies in one step: the whole file, so in one read transaction.

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs'
 import { loadConfig } from '../config.js'
-import { checkInvariants } from '../db/check.js'
-import { openDatabase } from '../db/open.js'
+import { checkInvariants } from '../storage/sqlite/check.js'
+import { openDatabase } from '../storage/sqlite/open.js'
 import { runCli } from './run.js'
 
 // `npm run db:check`: verifies the ledger's invariants on DB_PATH (after a restore, say) and

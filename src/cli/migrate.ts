@@ -1,6 +1,6 @@
 import { loadConfig } from '../config.js'
-import { migrate } from '../db/migrate.js'
-import { openDatabase } from '../db/open.js'
+import { migrate } from '../storage/sqlite/migrate.js'
+import { openDatabase } from '../storage/sqlite/open.js'
 import { runCli } from './run.js'
 
 // `npm run migrate`: applies pending migrations to DB_PATH and says what it did.

@@ -1,5 +1,5 @@
 import { ConfigError } from '../config.js'
-import { DatabaseOpenError } from '../db/open.js'
+import { DatabaseOpenError } from '../storage/sqlite/open.js'
 
 /** Runs an operator command: prints its one-line result, or the error and exit code 1. */
 export async function runCli (command: () => Promise<string>): Promise<void> {

@@ -1,7 +1,7 @@
 import { Cron } from 'croner'
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
-import type { WriteQueue } from '../db/write-queue.js'
+import type { WriteQueue } from '../storage/sqlite/write-queue.js'
 import type { CreditsRepository } from './repository.js'
 
 /** The UTC calendar day of an instant, 'YYYY-MM-DD': the unit a daily grant is counted in. */

@@ -1,6 +1,6 @@
 import type { Statement, Transaction } from 'better-sqlite3'
-import { transactionRunner, type Db, type TransactionRunner } from '../db/open.js'
-import { type Page, type PageRequest, pageStart, toPage } from '../db/page.js'
+import { transactionRunner, type Db, type TransactionRunner } from '../storage/sqlite/open.js'
+import { type Page, type PageRequest, pageStart, toPage } from '../storage/page.js'
 import { CreditsTooLarge, InsufficientCredits, UserNotFound } from '../errors.js'
 
 export type CreditKind = 'add' | 'deduct' | 'reset' | 'external_update' | 'daily_grant'

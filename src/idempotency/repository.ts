@@ -1,5 +1,5 @@
 import type { Statement, Transaction } from 'better-sqlite3'
-import type { Db } from '../db/open.js'
+import type { Db } from '../storage/sqlite/open.js'
 import { IdempotencyKeyReused } from '../errors.js'
 
 export interface Outcome {

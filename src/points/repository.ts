@@ -1,6 +1,6 @@
 import type { Statement, Transaction } from 'better-sqlite3'
-import { transactionRunner, type Db, type TransactionRunner } from '../db/open.js'
-import { type Page, type PageRequest, pageStart, toPage } from '../db/page.js'
+import { transactionRunner, type Db, type TransactionRunner } from '../storage/sqlite/open.js'
+import { type Page, type PageRequest, pageStart, toPage } from '../storage/page.js'
 import { BalanceTooLarge, batchRejected, InsufficientPayerPoints, InsufficientPoints } from '../errors.js'
 import { formatTimestamp } from './timestamp.js'
 

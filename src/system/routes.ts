@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
-import { resetDatabase } from '../db/reset.js'
+import { resetDatabase } from '../storage/sqlite/reset.js'
 import { answerOnce } from '../idempotency/reply.js'
 import { IdempotencyHeaders, bodyErrors, errorResponses, refuseBody } from '../schemas.js'
 

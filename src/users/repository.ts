@@ -1,7 +1,7 @@
 import type { Statement } from 'better-sqlite3'
-import { transactionRunner, type Db, type TransactionRunner } from '../db/open.js'
+import { transactionRunner, type Db, type TransactionRunner } from '../storage/sqlite/open.js'
 import { EmailTaken, UserNotFound } from '../errors.js'
-import { type Page, type PageRequest, pageStart, toPage } from '../db/page.js'
+import { type Page, type PageRequest, pageStart, toPage } from '../storage/page.js'
 
 export interface User {
   id: number

@@ -1,6 +1,6 @@
 import type { Transaction } from 'better-sqlite3'
 import fp from 'fastify-plugin'
-import { DatabaseBusy, isBusy } from '../errors.js'
+import { DatabaseBusy, isBusy } from '../../errors.js'
 import type { Db } from './open.js'
 
 interface Job {

@@ -2,8 +2,8 @@ import { fileURLToPath } from 'node:url'
 import Postgrator from 'postgrator'
 import type { Db } from './open.js'
 
-// migrations/ sits two levels above both src/db/ and dist/db/.
-export const migrationsDir = fileURLToPath(new URL('../../migrations', import.meta.url))
+// migrations/ sits three levels above both src/storage/sqlite/ and dist/storage/sqlite/.
+export const migrationsDir = fileURLToPath(new URL('../../../migrations/sqlite', import.meta.url))
 
 export interface MigrationResult {
   applied: string[]
