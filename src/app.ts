@@ -3,43 +3,23 @@ import bearerAuth from '@fastify/bearer-auth'
 import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
-import { Ajv } from 'ajv'
-import ajvFormats from 'ajv-formats'
 import Fastify, { LogController, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify'
-import fp from 'fastify-plugin'
-import { AlertsRepository } from './alerts/repository.js'
 import alertsRoutes from './alerts/routes.js'
 import type { Config } from './config.js'
 import dailyGrant from './credits/daily-grant.js'
-import { CreditsRepository } from './credits/repository.js'
 import creditsRoutes from './credits/routes.js'
-import dbPlugin from './storage/sqlite/plugin.js'
-import writeQueue from './storage/sqlite/write-queue.js'
+import sqliteStorage from './storage/sqlite/plugin.js'
+import keyPurge from './idempotency/purge.js'
 import errors, { errorBody, toErrorBody } from './errors.js'
 import protocolErrors, { answerClientError } from './http/protocol-errors.js'
 import jsonBody from './http/json-body.js'
 import { parseParameters, refuseUndeclaredQuery } from './schemas.js'
-import { IdempotencyRepository } from './idempotency/repository.js'
-import { PointsRepository } from './points/repository.js'
 import pointsRoutes from './points/routes.js'
 import { flushRoutes, healthRoute } from './system/routes.js'
 import shutdown from './system/shutdown.js'
 import securityHeaders from './http/security-headers.js'
 import requestLog, { loggerOptions } from './http/logging.js'
-import { UsersRepository } from './users/repository.js'
 import usersRoutes from './users/routes.js'
-
-declare module 'fastify' {
-  interface FastifyInstance {
-    points: PointsRepository
-    users: UsersRepository
-    credits: CreditsRepository
-    alerts: AlertsRepository
-    idempotency: IdempotencyRepository
-    /** Deletes idempotency keys past their TTL; at start and hourly. Logs, never throws. */
-    purgeExpiredKeys: () => Promise<void>
-  }
-}
 
 export interface AppOptions {
   /** The clock every stored time comes from; tests pass their own. */
@@ -49,12 +29,6 @@ export interface AppOptions {
 }
 
 const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }
-
-// Validation never coerces or strips: "5000" is not 5000 and unknown fields are refused. Path and
-// query parameters are parsed strictly by parseParameters before they are validated.
-const ajv = ajvFormats.default(new Ajv({ coerceTypes: false, useDefaults: true, removeAdditional: false, allErrors: false }))
-
-const HOUR = 3600_000
 
 /** Builds tally without side effects: nothing listens and process.env is not read. */
 export function buildApp (config: Config, options: AppOptions = {}): FastifyInstance {
@@ -75,10 +49,13 @@ export function buildApp (config: Config, options: AppOptions = {}): FastifyInst
     // Requests Node's HTTP parser refuses (no route ever sees them) get the same shape too, and so
     // does a missing Host (protocolErrors below), which Node would refuse with an empty body.
     clientErrorHandler: answerClientError,
-    http: { requireHostHeader: false }
+    http: { requireHostHeader: false },
+    // Fastify's own Ajv (with its formats), told never to coerce or strip: "5000" is not 5000 and
+    // unknown fields are refused. Path and query parameters are parsed strictly by
+    // parseParameters before they are validated.
+    ajv: { customOptions: { coerceTypes: false, useDefaults: true, removeAdditional: false, allErrors: false } }
   }).withTypeProvider<TypeBoxTypeProvider>()
 
-  app.setValidatorCompiler(({ schema }) => ajv.compile(schema))
   // JSON only: a text/plain body on a JSON route is a 415, not a string that fails validation.
   app.removeContentTypeParser('text/plain')
 
@@ -121,34 +98,15 @@ export function buildApp (config: Config, options: AppOptions = {}): FastifyInst
       .replace(/\s*upgrade-insecure-requests;?/, '')
       .replace(/style-src ([^;]*);/, "style-src $1 'unsafe-inline';")
   })
-  app.register(dbPlugin, { dbPath: config.dbPath, synchronous: config.dbSynchronous })
-  app.register(writeQueue)
-  app.register(fp(async (app) => {
-    app.decorate('points', new PointsRepository(app.db, now))
-    app.decorate('users', new UsersRepository(app.db, now))
-    app.decorate('credits', new CreditsRepository(app.db, now))
-    app.decorate('alerts', new AlertsRepository(app.db, now, config.eventTimeUnit))
-    app.decorate('idempotency', new IdempotencyRepository(app.db, now, config.idempotencyTtlHours))
-    // Expired idempotency keys are purged at start and hourly; a lookup ignores them anyway.
-    // A purge that fails (the disk full, say) is logged; the next hour tries again.
-    let timer: NodeJS.Timeout | undefined
-    app.decorate('purgeExpiredKeys', async (): Promise<void> => {
-      try {
-        await app.writes.run(() => app.idempotency.purge())
-      } catch (err) {
-        app.log.error({ err }, 'purging expired idempotency keys failed')
-      }
-    })
-    app.addHook('onReady', async () => {
-      await app.purgeExpiredKeys()
-      timer = setInterval(app.purgeExpiredKeys, HOUR).unref()
-    })
-    app.addHook('onClose', async () => { clearInterval(timer) })
-  }, { name: 'repositories', dependencies: ['db', 'write-queue'] }))
-  if (config.dailyCredits.enabled) {
-    // Options as a function: the repositories exist only once the plugin above has loaded.
-    app.register(dailyGrant, parent => ({ credits: parent.credits, writes: parent.writes, amount: config.dailyCredits.amount, now }))
-  }
+  app.register(sqliteStorage, {
+    dbPath: config.dbPath,
+    synchronous: config.dbSynchronous,
+    now,
+    eventTimeUnit: config.eventTimeUnit,
+    idempotencyTtlHours: config.idempotencyTtlHours
+  })
+  app.register(keyPurge)
+  if (config.dailyCredits.enabled) app.register(dailyGrant, { amount: config.dailyCredits.amount, now })
 
   app.register(async (app) => {
     app.addHook('onRoute', refuseUndeclaredQuery)
@@ -176,13 +134,12 @@ export function buildApp (config: Config, options: AppOptions = {}): FastifyInst
         })
       })
     }
-    const { idempotency } = app
     await app.register(flushRoutes, { allowFlush: config.allowFlush })
-    await app.register(pointsRoutes, { points: app.points, idempotency })
-    await app.register(usersRoutes, { users: app.users, idempotency })
-    await app.register(pointsRoutes, { points: app.points, users: app.users, idempotency, prefix: '/users/:userId/points' })
-    await app.register(creditsRoutes, { credits: app.credits, idempotency })
-    await app.register(alertsRoutes, { alerts: app.alerts, idempotency })
+    await app.register(pointsRoutes, { perUser: false })
+    await app.register(usersRoutes)
+    await app.register(pointsRoutes, { perUser: true, prefix: '/users/:userId/points' })
+    await app.register(creditsRoutes)
+    await app.register(alertsRoutes)
   })
   return app
 }

@@ -1,7 +1,7 @@
 import { join } from 'node:path'
 import t from 'tap'
 import { utcDay } from '../src/credits/daily-grant.js'
-import { CreditsRepository } from '../src/credits/repository.js'
+import { SqliteCredits } from '../src/credits/sqlite.js'
 import { migrate } from '../src/storage/sqlite/migrate.js'
 import { openDatabase } from '../src/storage/sqlite/open.js'
 import { build, get, post, tempDir } from './helper.js'
@@ -70,10 +70,10 @@ t.test('on start-up a day with no grant yet is caught up; a second start the sam
 t.test('the same day twice grants once; a user created after the day\'s run waits for the next day', async t => {
   const dbPath = await seed(t, 1)
   const app = await started(t, { dbPath, env: on, now: at('2026-11-22T00:00:00Z') })
-  t.strictSame(app.credits.grantDaily('2026-11-22', 5, 'command'), { day: '2026-11-22', trigger: 'command', users_credited: 0 })
+  t.strictSame((await app.storage.write(app.credits.grantDaily('2026-11-22', 5, 'command'))), { day: '2026-11-22', trigger: 'command', users_credited: 0 })
   await post(app, '/users', { email: 'late@example.com', name: 'Late' })
   t.equal(await credits(app, 2), 0)
-  t.strictSame(app.credits.grantDaily('2026-11-22', 5, 'command').users_credited, 1, 'a run by hand tops up who has none today')
+  t.strictSame((await app.storage.write(app.credits.grantDaily('2026-11-22', 5, 'command'))).users_credited, 1, 'a run by hand tops up who has none today')
   t.equal(await credits(app, 1), 5)
   t.equal(await credits(app, 2), 5)
 })
@@ -135,7 +135,7 @@ t.test('a user at the largest balance is skipped, not everyone', async t => {
   const dbPath = await seed(t, 2)
   const app = await build(t, { dbPath })
   await post(app, '/api/credits/1/external-update', { credits: Number.MAX_SAFE_INTEGER - 4 })
-  t.equal(app.credits.grantDaily('2026-11-22', 5, 'command').users_credited, 1)
+  t.equal((await app.storage.write(app.credits.grantDaily('2026-11-22', 5, 'command'))).users_credited, 1)
   t.equal(await credits(app, 1), Number.MAX_SAFE_INTEGER - 4)
   t.equal(await credits(app, 2), 5)
 })
@@ -145,11 +145,11 @@ t.test('two connections to the same file grant once', async t => {
   const a = openDatabase(dbPath)
   const b = openDatabase(dbPath)
   t.teardown(() => { a.close(); b.close() })
-  const repoA = new CreditsRepository(a, () => new Date())
-  const repoB = new CreditsRepository(b, () => new Date())
-  t.equal(repoA.catchUp('2026-11-22', 5)!.users_credited, 3)
-  t.equal(repoB.catchUp('2026-11-22', 5), null, 'the other connection sees the day ran')
-  t.equal(repoB.grantDaily('2026-11-22', 5, 'command').users_credited, 0)
+  const repoA = new SqliteCredits(a, () => new Date())
+  const repoB = new SqliteCredits(b, () => new Date())
+  t.equal(a.transaction(repoA.catchUp('2026-11-22', 5).run).immediate()!.users_credited, 3)
+  t.equal(b.transaction(repoB.catchUp('2026-11-22', 5).run).immediate(), null, 'the other connection sees the day ran')
+  t.equal(b.transaction(repoB.grantDaily('2026-11-22', 5, 'command').run).immediate().users_credited, 0)
   t.equal(a.prepare('SELECT sum(credits) FROM users').pluck().get(), 15)
 })
 

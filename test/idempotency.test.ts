@@ -1,4 +1,5 @@
 import t from 'tap'
+import { sqliteWork } from '../src/storage/work.js'
 import { build, call, canonicalAdds, get, snapshot } from './helper.js'
 
 type App = Awaited<ReturnType<typeof build>>
@@ -138,11 +139,11 @@ t.test('keys are kept IDEMPOTENCY_TTL_HOURS, then purged; an expired key is a ne
   t.notOk(expired.headers['idempotent-replayed'], 'past the TTL the key is not honoured, even before a purge')
   t.equal(expired.body.id, 3, 'and the add is applied again')
   clock = new Date('2026-11-22T04:00:00Z')
-  t.equal(app.idempotency.purge(), 1, '"newer" (01:59:59) is past the TTL; "old" was stored again at 02:00:01')
+  t.equal((await app.storage.write(app.idempotency.purge())), 1, '"newer" (01:59:59) is past the TTL; "old" was stored again at 02:00:01')
   clock = new Date('2026-11-22T04:00:02Z')
-  t.equal(app.idempotency.purge(), 1)
+  t.equal((await app.storage.write(app.idempotency.purge())), 1)
   t.equal(app.db.prepare('SELECT count(*) FROM idempotency_keys').pluck().get(), 0)
-  t.equal(app.idempotency.purge(), 0)
+  t.equal((await app.storage.write(app.idempotency.purge())), 0)
 })
 
 t.test('concurrent duplicates of one keyed spend apply once', async t => {
@@ -159,10 +160,10 @@ t.test('the hourly purge goes through the write queue, and a purge that fails is
   const logged: unknown[] = []
   app.log.error = ((obj: unknown, msg: unknown) => { logged.push([obj, msg]) }) as typeof app.log.error
   let purged = 0
-  app.idempotency.purge = () => { purged++; return 0 }
+  app.idempotency.purge = () => sqliteWork(() => { purged++; return 0 })
   await app.purgeExpiredKeys()
   t.equal(purged, 1)
-  app.idempotency.purge = () => { throw Object.assign(new Error('database or disk is full'), { code: 'SQLITE_FULL' }) }
+  app.idempotency.purge = () => sqliteWork(() => { throw Object.assign(new Error('database or disk is full'), { code: 'SQLITE_FULL' }) })
   await app.purgeExpiredKeys()
   t.match(logged, [[{ err: { code: 'SQLITE_FULL' } }, 'purging expired idempotency keys failed']])
 })

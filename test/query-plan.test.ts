@@ -1,12 +1,12 @@
 import { readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
-import { alertsSql } from '../src/alerts/repository.js'
-import { creditsSql } from '../src/credits/repository.js'
+import { alertsSql } from '../src/alerts/sqlite.js'
+import { creditsSql } from '../src/credits/sqlite.js'
 import { checks } from '../src/storage/sqlite/check.js'
-import { idempotencySql } from '../src/idempotency/repository.js'
-import { pointsSql } from '../src/points/repository.js'
-import { usersSql } from '../src/users/repository.js'
+import { idempotencySql } from '../src/idempotency/sqlite.js'
+import { pointsSql } from '../src/points/sqlite.js'
+import { usersSql } from '../src/users/sqlite.js'
 import { build } from './helper.js'
 
 // Cost must follow the rows a request touches, not the size of history: every statement goes

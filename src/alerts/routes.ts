@@ -1,18 +1,13 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { EventTimeRequired, InvalidAmount } from '../errors.js'
 import { formatCents, toCents } from '../money.js'
-import type { IdempotencyRepository } from '../idempotency/repository.js'
-import { answerOnce } from '../idempotency/reply.js'
+import { answerOnce } from '../http/write-path.js'
 import { IdempotencyHeaders, PageQuery, bodyErrors, errorResponses } from '../schemas.js'
 import { UserIdParams } from '../users/schemas.js'
-import type { AlertProfile, AlertsRepository } from './repository.js'
+import { mapWork } from '../storage/work.js'
+import type { AlertProfile } from './store.js'
 import { tiers, type Thresholds } from './rules.js'
 import { AlertPage, AlertsQuery, EventBody, EventPage, EventResult, Profile, ProfileBody } from './schemas.js'
-
-export interface AlertsRoutesOptions {
-  alerts: AlertsRepository
-  idempotency: IdempotencyRepository
-}
 
 // Thresholds cross the API with amounts as decimal strings and are kept in cents.
 const amountFields = ['withdrawal_limit', 'deposit_window_limit'] as const
@@ -41,7 +36,8 @@ const rulesDescription =
   'amount is a decimal string ("100", "42.00"); "0.00" is INVALID_AMOUNT. Send time (or t, the original spec\'s name), not both. ' +
   `Tiers: ${tierTable}.`
 
-const alertsRoutes: FastifyPluginAsyncTypebox<AlertsRoutesOptions> = async (app, { alerts, idempotency }) => {
+const alertsRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  const { alerts } = app
   app.post('/event', {
     schema: {
       tags: ['alerts'],
@@ -54,15 +50,16 @@ const alertsRoutes: FastifyPluginAsyncTypebox<AlertsRoutesOptions> = async (app,
         ...errorResponses(bodyErrors, { 400: ['INVALID_REQUEST', 'INVALID_AMOUNT', 'EVENT_TIME_REQUIRED', 'EVENT_OUT_OF_ORDER'] })
       }
     }
-  }, async (request, reply) => await answerOnce(idempotency, request, reply, 200, () => {
+  }, async (request, reply) => {
     const { type, amount, user_id: userId, time, t } = request.body
     const when = time ?? t
     if (when === undefined || (time !== undefined && t !== undefined)) throw new EventTimeRequired()
     const cents = toCents(amount)
     if (cents === null || cents === 0) throw new InvalidAmount('must be greater than 0')
     const fired = alerts.record(userId, { type, amount: cents, time: when })
-    return { alert: fired.length > 0, alert_codes: fired.map(a => a.code), user_id: userId }
-  }))
+    return await answerOnce(request, reply, 200,
+      mapWork(fired, alerts => ({ alert: alerts.length > 0, alert_codes: alerts.map(a => a.code), user_id: userId })))
+  })
 
   app.get('/users/:userId/alert-profile', {
     schema: {
@@ -72,7 +69,7 @@ const alertsRoutes: FastifyPluginAsyncTypebox<AlertsRoutesOptions> = async (app,
       params: UserIdParams,
       response: { 200: Profile, ...errorResponses([400]) }
     }
-  }, async (request) => profileToApi(alerts.profile(request.params.userId)))
+  }, async (request) => profileToApi(await alerts.profile(request.params.userId)))
 
   app.put('/users/:userId/alert-profile', {
     schema: {
@@ -90,8 +87,7 @@ const alertsRoutes: FastifyPluginAsyncTypebox<AlertsRoutesOptions> = async (app,
       // Amount fields passed the schema's pattern, so toCents cannot fail here.
       (overrides as Record<string, number>)[field] = typeof value === 'string' ? toCents(value)! : value
     }
-    return await answerOnce(idempotency, request, reply, 200,
-      () => profileToApi(alerts.setProfile(request.params.userId, request.body.risk, overrides)))
+    return await answerOnce(request, reply, 200, mapWork(alerts.setProfile(request.params.userId, request.body.risk, overrides), profileToApi))
   })
 
   app.get('/users/:userId/events', {
@@ -103,7 +99,7 @@ const alertsRoutes: FastifyPluginAsyncTypebox<AlertsRoutesOptions> = async (app,
       querystring: PageQuery,
       response: { 200: EventPage, ...errorResponses([400]) }
     }
-  }, async (request) => alerts.events(request.params.userId, request.query))
+  }, async (request) => await alerts.events(request.params.userId, request.query))
 
   app.get('/alerts', {
     schema: {
@@ -115,7 +111,7 @@ const alertsRoutes: FastifyPluginAsyncTypebox<AlertsRoutesOptions> = async (app,
     }
   }, async (request) => {
     const { user_id: userId, code, ...page } = request.query
-    return alerts.alerts({ userId, code }, page)
+    return await alerts.alerts({ userId, code }, page)
   })
 }
 

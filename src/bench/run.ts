@@ -8,12 +8,12 @@ import { cpus, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import autocannon from 'autocannon'
 import { freePort } from './net.js'
-import { CreditsRepository } from '../credits/repository.js'
+import { SqliteCredits } from '../credits/sqlite.js'
 import { migrate } from '../storage/sqlite/migrate.js'
 import { openDatabase, type Db } from '../storage/sqlite/open.js'
-import { PointsRepository } from '../points/repository.js'
-import { AlertsRepository } from '../alerts/repository.js'
-import { UsersRepository } from '../users/repository.js'
+import { SqlitePoints } from '../points/sqlite.js'
+import { SqliteAlerts } from '../alerts/sqlite.js'
+import { SqliteUsers } from '../users/sqlite.js'
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5)
 const RUNS = Number(process.env.BENCH_RUNS ?? 3)
@@ -47,7 +47,7 @@ function inBatches (db: Db, label: string, count: number, batch: number, step: (
 }
 
 /**
- * History of `size` rows per kind, through the repository layer: `size` point adds of which 99 %
+ * History of `size` rows per kind, through the SQLite stores: `size` point adds of which 99 %
  * are spent again (so spends must find the live lots among dead ones), `size` events and `size`
  * credit changes spread over the users.
  */
@@ -55,22 +55,22 @@ async function loadHistory (dbPath: string, size: number): Promise<void> {
   const db = openDatabase(dbPath)
   await migrate(db)
   const now = () => new Date('2026-01-01T00:00:00Z')
-  const users = new UsersRepository(db, now)
-  const points = new PointsRepository(db, now)
-  const credits = new CreditsRepository(db, now)
-  const alerts = new AlertsRepository(db, now, 's')
+  const users = new SqliteUsers(db, now)
+  const points = new SqlitePoints(db, now)
+  const credits = new SqliteCredits(db, now)
+  const alerts = new SqliteAlerts(db, now, 's')
   const payers = ['DANNON', 'UNILEVER', 'MILLER COORS']
-  inBatches(db, 'users  ', USERS, 1000, i => users.create(`user${i}@bench.example`, `User ${i}`))
+  inBatches(db, 'users  ', USERS, 1000, i => users.create(`user${i}@bench.example`, `User ${i}`).run())
   const day = (i: number) => new Date(Date.UTC(2000, 0, 1) + i * 1000).toISOString()
-  inBatches(db, 'adds   ', size, 10_000, i => points.add(0, { payer: payers[i % 3]!, points: 10, ts: day(i) }))
+  inBatches(db, 'adds   ', size, 10_000, i => points.add(0, { payer: payers[i % 3]!, points: 10, ts: day(i) }).run())
   const spendable = Math.floor(size * 0.99) * 10
-  inBatches(db, 'spends ', Math.ceil(spendable / 10_000), 10, i => points.spend(0, Math.min(10_000, spendable - i * 10_000)))
+  inBatches(db, 'spends ', Math.ceil(spendable / 10_000), 10, i => points.spend(0, Math.min(10_000, spendable - i * 10_000), false).run())
   // Plenty left for the bench's own spends, newer than everything above.
-  points.add(0, { payer: 'BENCH', points: 1_000_000_000, ts: day(size + 1) })
-  inBatches(db, 'events ', size, 10_000, i => alerts.record(1 + (i % USERS), { type: i % 2 === 0 ? 'deposit' : 'withdraw', amount: 1000 + (i % 7), time: Math.floor(i / USERS) }))
-  inBatches(db, 'credits', size, 10_000, i => credits.add(1 + (i % USERS), 1))
+  points.add(0, { payer: 'BENCH', points: 1_000_000_000, ts: day(size + 1) }).run()
+  inBatches(db, 'events ', size, 10_000, i => alerts.record(1 + (i % USERS), { type: i % 2 === 0 ? 'deposit' : 'withdraw', amount: 1000 + (i % 7), time: Math.floor(i / USERS) }).run())
+  inBatches(db, 'credits', size, 10_000, i => credits.add(1 + (i % USERS), 1).run())
   // Plenty for the bench's own deducts.
-  inBatches(db, 'credits', USERS, 1000, i => credits.add(1 + i, 1_000_000_000))
+  inBatches(db, 'credits', USERS, 1000, i => credits.add(1 + i, 1_000_000_000).run())
   db.pragma('wal_checkpoint(TRUNCATE)')
   db.close()
 }

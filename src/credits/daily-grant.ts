@@ -1,8 +1,6 @@
 import { Cron } from 'croner'
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
-import type { WriteQueue } from '../storage/sqlite/write-queue.js'
-import type { CreditsRepository } from './repository.js'
 
 /** The UTC calendar day of an instant, 'YYYY-MM-DD': the unit a daily grant is counted in. */
 export function utcDay (instant: Date): string {
@@ -10,9 +8,6 @@ export function utcDay (instant: Date): string {
 }
 
 export interface DailyGrantOptions {
-  credits: CreditsRepository
-  /** The grant is a write like any other: it waits for another process's lock without blocking. */
-  writes: WriteQueue
   amount: number
   now: () => Date
 }
@@ -23,7 +18,10 @@ export interface DailyGrantOptions {
  * not back-filled). An app that never listens (tests that only inject) neither catches up nor
  * schedules. Registered only when DAILY_CREDITS_ENABLED is true.
  */
-export default fp<DailyGrantOptions>(async (app: FastifyInstance, { credits, writes, amount, now }) => {
+export default fp<DailyGrantOptions>(async (app: FastifyInstance, { amount, now }) => {
+  // The grant is a write like any other: on SQLite it waits for another process's lock without
+  // blocking; on PostgreSQL every instance runs it and the (user, day) key grants each user once.
+  const { credits, storage } = app
   const job = new Cron('0 0 * * *', {
     timezone: 'UTC',
     name: 'daily-credits',
@@ -32,7 +30,7 @@ export default fp<DailyGrantOptions>(async (app: FastifyInstance, { credits, wri
     // A failed run (the file locked for too long, say) is logged; the next midnight tries again.
     catch: (err) => { app.log.error({ err }, 'daily credits grant failed') }
   }, async () => {
-    app.log.info(await writes.run(() => credits.grantDaily(utcDay(now()), amount, 'schedule')), 'daily credits granted')
+    app.log.info(await storage.write(credits.grantDaily(utcDay(now()), amount, 'schedule')), 'daily credits granted')
   })
   app.decorate('dailyGrant', job)
   // Only once listening: a start that fails (the port taken, say) grants nothing. A catch-up that
@@ -42,7 +40,7 @@ export default fp<DailyGrantOptions>(async (app: FastifyInstance, { credits, wri
   app.decorate('dailyCatchUp', new Promise<void>(resolve => { caughtUp = resolve }))
   app.addHook('onListen', async () => {
     try {
-      const run = await writes.run(() => credits.catchUp(utcDay(now()), amount))
+      const run = await storage.write(credits.catchUp(utcDay(now()), amount))
       if (run !== null) app.log.info(run, 'daily credits granted (start-up catch-up)')
     } catch (err) {
       app.log.error({ err }, 'daily credits catch-up failed')
@@ -51,7 +49,7 @@ export default fp<DailyGrantOptions>(async (app: FastifyInstance, { credits, wri
     caughtUp!()
   })
   app.addHook('onClose', async () => { job.stop() })
-}, { name: 'daily-grant', dependencies: ['db', 'write-queue'] })
+}, { name: 'daily-grant', dependencies: ['storage'] })
 
 declare module 'fastify' {
   interface FastifyInstance {

@@ -1,21 +1,15 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import type { IdempotencyRepository } from '../idempotency/repository.js'
-import { answerOnce } from '../idempotency/reply.js'
+import { answerOnce } from '../http/write-path.js'
 import { IdempotencyHeaders, PageQuery, refuseBody, bodyErrors, errorResponses } from '../schemas.js'
 import { UserIdParams } from '../users/schemas.js'
-import type { CreditsRepository } from './repository.js'
 import { Amount, CreditBalance, CreditHistoryPage, ExternalCredits } from './schemas.js'
-
-export interface CreditsRoutesOptions {
-  credits: CreditsRepository
-  idempotency: IdempotencyRepository
-}
 
 const notFound = { 404: ['USER_NOT_FOUND'] }
 const tags = ['credits']
 
 /** The credit-management API, at the seed API's exact paths under /api/credits. */
-const creditsRoutes: FastifyPluginAsyncTypebox<CreditsRoutesOptions> = async (app, { credits, idempotency }) => {
+const creditsRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  const { credits } = app
   app.get('/api/credits/:userId', {
     schema: {
       tags,
@@ -24,7 +18,7 @@ const creditsRoutes: FastifyPluginAsyncTypebox<CreditsRoutesOptions> = async (ap
       params: UserIdParams,
       response: { 200: CreditBalance, ...errorResponses([400, 404], notFound) }
     }
-  }, async (request) => credits.get(request.params.userId))
+  }, async (request) => await credits.get(request.params.userId))
 
   app.post('/api/credits/:userId/add', {
     schema: {
@@ -36,7 +30,7 @@ const creditsRoutes: FastifyPluginAsyncTypebox<CreditsRoutesOptions> = async (ap
       body: Amount,
       response: { 200: CreditBalance, ...errorResponses([...bodyErrors, 404], { ...notFound, 400: ['INVALID_REQUEST', 'CREDITS_TOO_LARGE'] }) }
     }
-  }, async (request, reply) => await answerOnce(idempotency, request, reply, 200, () => credits.add(request.params.userId, request.body.amount)))
+  }, async (request, reply) => await answerOnce(request, reply, 200, credits.add(request.params.userId, request.body.amount)))
 
   app.post('/api/credits/:userId/deduct', {
     schema: {
@@ -48,7 +42,7 @@ const creditsRoutes: FastifyPluginAsyncTypebox<CreditsRoutesOptions> = async (ap
       body: Amount,
       response: { 200: CreditBalance, ...errorResponses([...bodyErrors, 404], { ...notFound, 400: ['INVALID_REQUEST', 'INSUFFICIENT_CREDITS'] }) }
     }
-  }, async (request, reply) => await answerOnce(idempotency, request, reply, 200, () => credits.deduct(request.params.userId, request.body.amount)))
+  }, async (request, reply) => await answerOnce(request, reply, 200, credits.deduct(request.params.userId, request.body.amount)))
 
   app.patch('/api/credits/:userId/reset', {
     schema: {
@@ -60,7 +54,7 @@ const creditsRoutes: FastifyPluginAsyncTypebox<CreditsRoutesOptions> = async (ap
       response: { 200: CreditBalance, ...errorResponses([...bodyErrors, 404], notFound) }
     },
     preValidation: refuseBody
-  }, async (request, reply) => await answerOnce(idempotency, request, reply, 200, () => credits.reset(request.params.userId)))
+  }, async (request, reply) => await answerOnce(request, reply, 200, credits.reset(request.params.userId)))
 
   app.post('/api/credits/:userId/external-update', {
     schema: {
@@ -72,7 +66,7 @@ const creditsRoutes: FastifyPluginAsyncTypebox<CreditsRoutesOptions> = async (ap
       body: ExternalCredits,
       response: { 200: CreditBalance, ...errorResponses([...bodyErrors, 404], notFound) }
     }
-  }, async (request, reply) => await answerOnce(idempotency, request, reply, 200, () => credits.setExternal(request.params.userId, request.body.credits)))
+  }, async (request, reply) => await answerOnce(request, reply, 200, credits.setExternal(request.params.userId, request.body.credits)))
 
   app.get('/api/credits/:userId/history', {
     schema: {
@@ -83,7 +77,7 @@ const creditsRoutes: FastifyPluginAsyncTypebox<CreditsRoutesOptions> = async (ap
       querystring: PageQuery,
       response: { 200: CreditHistoryPage, ...errorResponses([400, 404], notFound) }
     }
-  }, async (request) => credits.history(request.params.userId, request.query))
+  }, async (request) => await credits.history(request.params.userId, request.query))
 }
 
 export default creditsRoutes

@@ -1,25 +1,21 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyRequest } from 'fastify'
 import { InvalidTimestamp, ZeroPoints } from '../errors.js'
-import type { IdempotencyRepository } from '../idempotency/repository.js'
-import { answerOnce } from '../idempotency/reply.js'
+import { answerOnce } from '../http/write-path.js'
 import { IdempotencyHeaders, PageQuery, bodyErrors, errorFields, errorResponses, type ErrorStatus } from '../schemas.js'
 import { Type } from 'typebox'
-import type { UsersRepository } from '../users/repository.js'
 import { UserIdParams } from '../users/schemas.js'
-import type { NewAdd, PointsRepository } from './repository.js'
+import type { NewAdd } from './ledger.js'
 import { AddBatchBody, AddBatchResult, AddBody, BatchRejectedError, Balances, SpendBody, SpendQuery, SpendResult, SpendPage, Transaction, TransactionPage } from './schemas.js'
 import { parseTimestamp } from './timestamp.js'
 
 export interface PointsRoutesOptions {
-  points: PointsRepository
-  idempotency: IdempotencyRepository
   /**
-   * Absent: the routes serve the default ledger (0). Present: they are registered under
+   * False: the routes serve the default ledger (0). True: they are registered under
    * /users/:userId/points and serve that user's own ledger (ledger n is user n's), 404 for an
    * unknown user.
    */
-  users?: UsersRepository
+  perUser: boolean
 }
 
 const addDescription =
@@ -44,18 +40,14 @@ function * storedForms (adds: Array<{ payer: string, points: number, timestamp: 
 }
 
 /** The points ledger: add, spend, balance and their history, for the default or a user's ledger. */
-const pointsRoutes: FastifyPluginAsyncTypebox<PointsRoutesOptions> = async (app, { points, users, idempotency }) => {
-  const perUser = users !== undefined
+const pointsRoutes: FastifyPluginAsyncTypebox<PointsRoutesOptions> = async (app, { perUser }) => {
+  const { points } = app
   const tags = perUser ? ['user points'] : ['points']
   const params = perUser ? { params: UserIdParams } : {}
   const notFound: ErrorStatus[] = perUser ? [404] : []
   const codes = perUser ? { 404: ['USER_NOT_FOUND'] } : {}
-  const ledgerOf = (request: FastifyRequest): number => {
-    if (!perUser) return 0
-    const { userId } = request.params as { userId: number }
-    users.assertExists(userId)
-    return userId
-  }
+  // The store answers 404 for a ledger whose user does not exist.
+  const ledgerOf = (request: FastifyRequest): number => perUser ? (request.params as { userId: number }).userId : 0
 
   for (const url of perUser ? ['/add'] : ['/add', '/addTransaction']) {
     app.post(url, {
@@ -71,10 +63,7 @@ const pointsRoutes: FastifyPluginAsyncTypebox<PointsRoutesOptions> = async (app,
           ...errorResponses([...bodyErrors, ...notFound], { ...codes, 400: ['INVALID_REQUEST', 'INVALID_JSON', 'EMPTY_BODY', 'ZERO_POINTS', 'INVALID_TIMESTAMP', 'INSUFFICIENT_PAYER_POINTS', 'BALANCE_TOO_LARGE'] })
         }
       }
-    }, async (request, reply) => await answerOnce(idempotency, request, reply, 200, () => {
-      const ledgerId = ledgerOf(request)
-      return points.add(ledgerId, newAdd(request.body))
-    }))
+    }, async (request, reply) => await answerOnce(request, reply, 200, points.add(ledgerOf(request), newAdd(request.body))))
   }
 
   app.post('/add/batch', {
@@ -100,9 +89,9 @@ const pointsRoutes: FastifyPluginAsyncTypebox<PointsRoutesOptions> = async (app,
         413: Type.Object(errorFields, { description: 'Body over 4 MiB (BODY_TOO_LARGE)' })
       }
     }
-  }, async (request, reply) => await answerOnce(idempotency, request, reply, 200,
+  }, async (request, reply) => await answerOnce(request, reply, 200,
     // Checked one by one as they are stored, so the add named is the first refused by any rule.
-    () => points.addBatch(ledgerOf(request), storedForms(request.body.adds))))
+    points.addBatch(ledgerOf(request), storedForms(request.body.adds))))
 
   app.post('/spend', {
     schema: {
@@ -124,11 +113,9 @@ const pointsRoutes: FastifyPluginAsyncTypebox<PointsRoutesOptions> = async (app,
     }
   }, async (request, reply) => {
     // A dry run writes nothing: without a key it is a read, and waits for no write lock.
-    if (request.query.dry_run === true && request.headers['idempotency-key'] === undefined) {
-      return points.spend(ledgerOf(request), request.body.points, true)
-    }
-    return await answerOnce(idempotency, request, reply, 200,
-      () => points.spend(ledgerOf(request), request.body.points, request.query.dry_run))
+    const spend = points.spend(ledgerOf(request), request.body.points, request.query.dry_run === true)
+    if (request.query.dry_run === true && request.headers['idempotency-key'] === undefined) return await app.storage.read(spend)
+    return await answerOnce(request, reply, 200, spend)
   })
 
   app.get('/balance', {
@@ -142,7 +129,7 @@ const pointsRoutes: FastifyPluginAsyncTypebox<PointsRoutesOptions> = async (app,
   }, async (request, reply) => {
     // Built by hand: a JS object would put integer-like payer names ("10") before the others.
     // Fastify sends a string as it is; the cast tells the type provider so.
-    const body = points.balances(ledgerOf(request)).map(row => `${JSON.stringify(row.payer)}:${row.points}`).join(',')
+    const body = (await points.balances(ledgerOf(request))).map(row => `${JSON.stringify(row.payer)}:${row.points}`).join(',')
     return reply.type('application/json; charset=utf-8').send(`{${body}}` as unknown as Record<string, number>)
   })
 
@@ -155,7 +142,7 @@ const pointsRoutes: FastifyPluginAsyncTypebox<PointsRoutesOptions> = async (app,
       querystring: PageQuery,
       response: { 200: TransactionPage, ...errorResponses([400, ...notFound], codes) }
     }
-  }, async (request) => points.listTransactions(ledgerOf(request), request.query))
+  }, async (request) => await points.listTransactions(ledgerOf(request), request.query))
 
   app.get('/spends', {
     schema: {
@@ -166,7 +153,7 @@ const pointsRoutes: FastifyPluginAsyncTypebox<PointsRoutesOptions> = async (app,
       querystring: PageQuery,
       response: { 200: SpendPage, ...errorResponses([400, ...notFound], codes) }
     }
-  }, async (request) => points.listSpends(ledgerOf(request), request.query))
+  }, async (request) => await points.listSpends(ledgerOf(request), request.query))
 }
 
 export default pointsRoutes

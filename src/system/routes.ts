@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
-import { resetDatabase } from '../storage/sqlite/reset.js'
-import { answerOnce } from '../idempotency/reply.js'
+import { answerOnce } from '../http/write-path.js'
+import { mapWork } from '../storage/work.js'
 import { IdempotencyHeaders, bodyErrors, errorResponses, refuseBody } from '../schemas.js'
 
 export interface FlushRoutesOptions {
@@ -13,8 +13,6 @@ export interface FlushRoutesOptions {
  * probes carry no secrets. `security: []` shows them as open on the docs page.
  */
 export const healthRoute: FastifyPluginAsyncTypebox = async (app) => {
-  const roundTrip = app.db.prepare('SELECT 1').pluck()
-
   app.get('/live', {
     schema: {
       tags: ['system'],
@@ -34,7 +32,7 @@ export const healthRoute: FastifyPluginAsyncTypebox = async (app) => {
       response: { 200: Type.Object({ status: Type.Literal('ok') }), ...errorResponses([]) }
     }
   }, async () => {
-    roundTrip.get()
+    await app.storage.ping()
     return { status: 'ok' as const }
   })
 }
@@ -54,11 +52,10 @@ export const flushRoutes: FastifyPluginAsyncTypebox<FlushRoutesOptions> = async 
         response: { 200: Type.Object({ flushed: Type.Literal(true) }), ...errorResponses(bodyErrors) }
       },
       preValidation: refuseBody,
-      handler: async (request, reply) => await answerOnce(app.idempotency, request, reply, 200, () => {
-        resetDatabase(app.db)
+      handler: async (request, reply) => await answerOnce(request, reply, 200, mapWork(app.storage.reset(), () => {
         request.log.warn('database flushed')
         return { flushed: true as const }
-      })
+      }))
     })
   }
 }

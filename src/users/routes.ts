@@ -1,16 +1,10 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import type { IdempotencyRepository } from '../idempotency/repository.js'
-import { answerOnce } from '../idempotency/reply.js'
+import { answerOnce } from '../http/write-path.js'
 import { IdempotencyHeaders, PageQuery, bodyErrors, errorResponses } from '../schemas.js'
-import type { UsersRepository } from './repository.js'
 import { NewUser, User, UserIdParams, UserPage } from './schemas.js'
 
-export interface UsersRoutesOptions {
-  users: UsersRepository
-  idempotency: IdempotencyRepository
-}
-
-const usersRoutes: FastifyPluginAsyncTypebox<UsersRoutesOptions> = async (app, { users, idempotency }) => {
+const usersRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  const { users } = app
   // POST /users/ is the same route; only /users is documented.
   for (const url of ['/users', '/users/']) {
     app.post(url, {
@@ -26,8 +20,7 @@ const usersRoutes: FastifyPluginAsyncTypebox<UsersRoutesOptions> = async (app, {
           ...errorResponses([...bodyErrors, 409], { 400: ['INVALID_REQUEST', 'INVALID_JSON', 'EMPTY_BODY'], 409: ['EMAIL_TAKEN'] })
         }
       }
-    }, async (request, reply) => await answerOnce(idempotency, request, reply, 201,
-      () => users.create(request.body.email, request.body.name)))
+    }, async (request, reply) => await answerOnce(request, reply, 201, users.create(request.body.email, request.body.name)))
   }
 
   app.get('/users/:userId', {
@@ -38,7 +31,7 @@ const usersRoutes: FastifyPluginAsyncTypebox<UsersRoutesOptions> = async (app, {
       params: UserIdParams,
       response: { 200: User, ...errorResponses([400, 404], { 404: ['USER_NOT_FOUND'] }) }
     }
-  }, async (request) => users.get(request.params.userId))
+  }, async (request) => await users.get(request.params.userId))
 
   app.get('/users', {
     schema: {
@@ -48,7 +41,7 @@ const usersRoutes: FastifyPluginAsyncTypebox<UsersRoutesOptions> = async (app, {
       querystring: PageQuery,
       response: { 200: UserPage, ...errorResponses([400]) }
     }
-  }, async (request) => users.list(request.query))
+  }, async (request) => await users.list(request.query))
 }
 
 export default usersRoutes

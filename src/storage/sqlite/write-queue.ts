@@ -1,5 +1,4 @@
 import type { Transaction } from 'better-sqlite3'
-import fp from 'fastify-plugin'
 import { DatabaseBusy, isBusy } from '../../errors.js'
 import type { Db } from './open.js'
 
@@ -181,18 +180,7 @@ export class WriteQueue {
 
 declare module 'fastify' {
   interface FastifyInstance {
-    writes: WriteQueue
+    /** Says once when requests start failing for a reason on our side, and once when it clears. */
     dbTrouble: DatabaseTrouble
   }
 }
-
-/** Decorates the app with the write queue every write goes through, and its trouble log. */
-export default fp(async (app) => {
-  const trouble = new DatabaseTrouble(app.log)
-  const writes = new WriteQueue(app.db, trouble)
-  app.decorate('dbTrouble', trouble)
-  app.decorate('writes', writes)
-  app.addHook('onClose', async () => {
-    app.log.info({ slowestCommitMs: Math.round(writes.slowestCommitMs * 100) / 100 }, 'group commit: the slowest batch')
-  })
-}, { name: 'write-queue', dependencies: ['db'] })

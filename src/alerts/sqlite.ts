@@ -1,34 +1,11 @@
-import type { Statement, Transaction } from 'better-sqlite3'
+import type { Statement } from 'better-sqlite3'
 import type { Db } from '../storage/sqlite/open.js'
 import { type Page, type PageRequest, pageStart, toPage } from '../storage/page.js'
+import { sqliteWork, type SqliteWork } from '../storage/work.js'
 import { EventOutOfOrder } from '../errors.js'
 import { formatCents } from '../money.js'
-import { type AlertDetails, type EventType, type FiredAlert, type IncomingEvent, type Risk, type Thresholds, evaluate, tiers, windowLength } from './rules.js'
-
-export interface AlertProfile {
-  user_id: number
-  risk: Risk
-  overrides: Partial<Thresholds>
-  thresholds: Thresholds
-}
-
-export interface StoredEvent {
-  id: number
-  type: EventType
-  amount: string
-  time: number
-  alert_codes: number[]
-  created_at: string
-}
-
-export interface StoredAlert {
-  id: number
-  event_id: number
-  user_id: number
-  code: number
-  details: AlertDetails
-  created_at: string
-}
+import { type AlertDetails, type EventType, type FiredAlert, type IncomingEvent, type Risk, type Thresholds, evaluate, windowLength } from './rules.js'
+import { effectiveProfile, type AlertProfile, type AlertsStore, type StoredAlert, type StoredEvent } from './store.js'
 
 export const alertsSql = {
   // The newest events (the first one's time is the user's last) and deposits. The repository
@@ -81,16 +58,15 @@ type Limited = 'latestEvents' | 'latestDeposits'
 const limited = new Set<string>(['latestEvents', 'latestDeposits'] satisfies Limited[])
 
 /**
- * Events and alerts. Storing the event, evaluating the rules and storing the alerts is one
- * IMMEDIATE transaction; the rules see only the slice of history they need, read through indexes.
+ * Events and alerts on SQLite. Storing the event, evaluating the rules and storing the alerts is
+ * one Work; the rules see only the slice of history they need, read through indexes.
  */
-export class AlertsRepository {
+export class SqliteAlerts implements AlertsStore {
   readonly #db: Db
   readonly #now: () => Date
   readonly #unit: 's' | 'ms'
   readonly #statements: { [K in Exclude<keyof typeof alertsSql, Limited>]: Statement }
   readonly #withLimit = new Map<string, Statement>()
-  readonly #recordTx: Transaction<(userId: number, event: IncomingEvent) => FiredAlert[]>
 
   constructor (db: Db, now: () => Date, unit: 's' | 'ms') {
     this.#db = db
@@ -103,19 +79,21 @@ export class AlertsRepository {
     ) as { [K in Exclude<keyof typeof alertsSql, Limited>]: Statement }
     // Its sums come back as BigInt, exact past 2^53.
     this.#statements.depositWindow.safeIntegers()
-    this.#recordTx = db.transaction((userId: number, event: IncomingEvent) => this.#recordInTransaction(userId, event))
   }
 
-  profile (userId: number): AlertProfile {
-    const row = this.#statements.profile.get({ userId }) as { risk: Risk, overrides: string } | undefined
-    const risk = row?.risk ?? 'medium'
-    const overrides = JSON.parse(row?.overrides ?? '{}') as Partial<Thresholds>
-    return { user_id: userId, risk, overrides, thresholds: { ...tiers[risk], ...overrides } }
+  #profile (userId: number): AlertProfile {
+    return effectiveProfile(userId, this.#statements.profile.get({ userId }) as { risk: Risk, overrides: string } | undefined)
   }
 
-  setProfile (userId: number, risk: Risk, overrides: Partial<Thresholds>): AlertProfile {
-    this.#statements.upsertProfile.run({ userId, risk, overrides: JSON.stringify(overrides), now: this.#now().toISOString() })
-    return this.profile(userId)
+  async profile (userId: number): Promise<AlertProfile> {
+    return this.#profile(userId)
+  }
+
+  setProfile (userId: number, risk: Risk, overrides: Partial<Thresholds>): SqliteWork<AlertProfile> {
+    return sqliteWork(() => {
+      this.#statements.upsertProfile.run({ userId, risk, overrides: JSON.stringify(overrides), now: this.#now().toISOString() })
+      return this.#profile(userId)
+    })
   }
 
   /** alertsSql[name] with its LIMIT written in; prepared the first time each limit is used. */
@@ -131,14 +109,13 @@ export class AlertsRepository {
     return statement
   }
 
-  /** Stores the event and the alerts it raises; refuses an event older than the user's last. */
-  record (userId: number, event: IncomingEvent): FiredAlert[] {
-    return this.#recordTx.immediate(userId, event)
+  record (userId: number, event: IncomingEvent): SqliteWork<FiredAlert[]> {
+    return sqliteWork(() => this.#record(userId, event))
   }
 
-  #recordInTransaction (userId: number, event: IncomingEvent): FiredAlert[] {
+  #record (userId: number, event: IncomingEvent): FiredAlert[] {
     const s = this.#statements
-    const t = this.profile(userId).thresholds
+    const t = this.#profile(userId).thresholds
     // consecutive_withdrawals is at least 2, so this reads the newest event whenever there is one.
     const latest = this.#limited('latestEvents', t.consecutive_withdrawals - 1).all({ userId }) as Array<{ time: number, type: EventType }>
     const last = latest[0]?.time
@@ -163,14 +140,14 @@ export class AlertsRepository {
     return { total: (high << 34n) + (middle << 17n) + low, count: Number(count) }
   }
 
-  events (userId: number, page: PageRequest): Page<StoredEvent> {
+  async events (userId: number, page: PageRequest): Promise<Page<StoredEvent>> {
     const rows = this.#statements.eventsPage.all({ userId, before: pageStart(page), limit: page.limit + 1 }) as Array<{
       id: number, type: EventType, amount: number, time: number, created_at: string, alert_codes: string
     }>
     return toPage(rows.map(row => ({ ...row, amount: formatCents(row.amount), alert_codes: JSON.parse(row.alert_codes) as number[] })), page.limit)
   }
 
-  alerts (filter: { userId?: number | undefined, code?: number | undefined }, page: PageRequest): Page<StoredAlert> {
+  async alerts (filter: { userId?: number | undefined, code?: number | undefined }, page: PageRequest): Promise<Page<StoredAlert>> {
     const { userId, code } = filter
     const s = this.#statements
     const statement = userId === undefined
