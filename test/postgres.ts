@@ -28,7 +28,10 @@ async function startServerDatabase (serverUrl: string): Promise<Backend> {
   const admin = new pg.Client({ connectionString: serverUrl })
   await admin.connect()
   try {
-    await admin.query(`CREATE DATABASE ${name}`)
+    // A locale that does not sort bytewise, where the server has one (ICU), as many production
+    // databases do: tally must not depend on the database's collation.
+    await admin.query(`CREATE DATABASE ${name} TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE 'en-US' LOCALE 'C.UTF-8'`)
+      .catch(async () => await admin.query(`CREATE DATABASE ${name}`))
   } finally {
     await admin.end()
   }

@@ -44,3 +44,10 @@ t.test('with a server, the file has a database of its own', { skip: usingPGlite 
   const client = await connect(t, url)
   t.match((await client.query('SELECT current_database() AS d')).rows[0].d, new RegExp(`^tally_t_${process.pid}_[0-9a-f]{8}$`))
 })
+
+t.test('with a server, the database sorts text by a locale, not bytewise', { skip: usingPGlite && 'PGlite has one database' }, async t => {
+  const { url } = await freshPostgres(t)
+  const client = await connect(t, url)
+  const sorted = (await client.query("SELECT x FROM (VALUES ('b'), ('B'), ('a')) AS v (x) ORDER BY x")).rows.map(r => r.x)
+  t.strictSame(sorted, ['a', 'b', 'B'], 'so that a query relying on bytewise order fails here')
+})
