@@ -24,6 +24,9 @@ const MIGRATION_LOCK = 0x74616c6c79
 export async function migratePostgres (pool: pg.Pool, dir: string = postgresMigrationsDir): Promise<MigrationResult> {
   const client = await pool.connect()
   let failed: Error | undefined
+  // Heard, so that a connection breaking now fails the statement in flight, not the process.
+  const onError = (err: Error): void => { failed = err }
+  client.on('error', onError)
   try {
     const [{ schema }] = (await client.query<{ schema: string | null }>('SELECT current_schema() AS schema')).rows as [{ schema: string | null }]
     if (schema === null) throw new Error('cannot migrate: no schema of the search_path exists')
@@ -48,6 +51,7 @@ export async function migratePostgres (pool: pg.Pool, dir: string = postgresMigr
     failed = err as Error
     throw err
   } finally {
+    client.off('error', onError)
     client.release(failed)
   }
 }
