@@ -1,5 +1,6 @@
 import { Type, type Static, type TSchema } from 'typebox'
 import { Value } from 'typebox/value'
+import type { Isolation } from './storage/postgres/transaction.js'
 
 // The environment tally reads, one entry a variable. `description` doubles as the text of the
 // error that names a bad value, so each says what the variable accepts.
@@ -16,7 +17,10 @@ export const EnvSchema = Type.Object({
   API_TOKEN: Type.Optional(Type.String({ minLength: 16, maxLength: 1024, pattern: '^[\\x21-\\x7e]+$', description: 'unset, or a token of 16 to 1024 visible ASCII characters' })),
   DB_SYNCHRONOUS: Type.Enum(['normal', 'full'], { default: 'normal', description: 'normal or full' }),
   IDEMPOTENCY_TTL_HOURS: Type.Integer({ minimum: 1, maximum: 8760, default: 24, description: 'an integer from 1 to 8760' }),
-  LOG_PRETTY: Type.Boolean({ default: false, description: 'true or false' })
+  LOG_PRETTY: Type.Boolean({ default: false, description: 'true or false' }),
+  DATABASE_URL: Type.Optional(Type.String({ pattern: '^postgres(ql)?://', description: 'unset, or a postgres:// or postgresql:// URL' })),
+  PG_POOL_SIZE: Type.Integer({ minimum: 1, maximum: 1000, default: 10, description: 'an integer from 1 to 1000' }),
+  PG_ISOLATION: Type.Enum(['read_committed', 'serializable'], { default: 'read_committed', description: 'read_committed or serializable' })
 })
 
 export type Env = Static<typeof EnvSchema>
@@ -36,6 +40,10 @@ export interface Config {
   idempotencyTtlHours: number
   /** Human-readable logs through pino-pretty (a dev dependency) instead of JSON lines. */
   logPretty: boolean
+  /** When set, tally runs on this PostgreSQL database instead of the SQLite file at dbPath. */
+  databaseUrl: string | undefined
+  pgPoolSize: number
+  pgIsolation: Isolation
 }
 
 export class ConfigError extends Error {
@@ -45,8 +53,18 @@ export class ConfigError extends Error {
 // Variables whose value must never reach a log: a mistyped secret is still mostly the secret.
 const secrets = new Set(['API_TOKEN'])
 
+/**
+ * A database URL with whatever may be its password masked: everything between the scheme and the
+ * last @ (user and password, even unencoded ones the URL parser would stumble on), and any
+ * password= parameter.
+ */
+export function maskedUrl (raw: string): string {
+  return raw.replace(/^([a-z][a-z\d+.-]*:(?:\/\/)?)?.*@/is, '$1***@').replace(/(password=)[^&#]*/gi, '$1***')
+}
+
 /** What the error shows of a bad value: the value itself, or for a secret only its shape. */
 function shown (name: string, raw: string): string {
+  if (name === 'DATABASE_URL') return JSON.stringify(maskedUrl(raw))
   if (!secrets.has(name)) return JSON.stringify(raw)
   const visible = /^[\x21-\x7e]*$/.test(raw) ? '' : ', not all of them visible ASCII'
   return `${[...raw].length} characters${visible}; the value is not shown`
@@ -62,7 +80,8 @@ function parseVariable (name: string, schema: TSchema, raw: string | undefined):
   } else if ('type' in schema && schema.type === 'boolean') {
     value = raw === 'true' ? true : raw === 'false' ? false : raw
   }
-  if (!Value.Check(schema, value)) {
+  // A URL must also be one that can be read as such, as pg will.
+  if (!Value.Check(schema, value) || (name === 'DATABASE_URL' && !URL.canParse(raw))) {
     const { description } = schema as { description: string }
     throw new ConfigError(`${name} must be ${description} (got ${shown(name, raw)})`)
   }
@@ -87,6 +106,9 @@ export function loadConfig (env: Record<string, string | undefined>): Config {
     apiToken: valid.API_TOKEN,
     dbSynchronous: valid.DB_SYNCHRONOUS,
     idempotencyTtlHours: valid.IDEMPOTENCY_TTL_HOURS,
-    logPretty: valid.LOG_PRETTY
+    logPretty: valid.LOG_PRETTY,
+    databaseUrl: valid.DATABASE_URL,
+    pgPoolSize: valid.PG_POOL_SIZE,
+    pgIsolation: valid.PG_ISOLATION
   }
 }

@@ -2,6 +2,7 @@ import { STATUS_CODES } from 'node:http'
 import createError from '@fastify/error'
 import type { FastifyError, FastifyInstance, HTTPMethods } from 'fastify'
 import fp from 'fastify-plugin'
+import { pgTrouble } from './storage/postgres/errors.js'
 
 // Domain errors: a stable `code`, a status, and a message that says why.
 export const InsufficientPoints = createError<[number, number]>(
@@ -97,8 +98,9 @@ export const isBusy = (err: unknown): boolean => BUSY.test(codeOf(err))
 const unavailable = new Set(['SHUTTING_DOWN', 'DATABASE_BUSY', 'STORAGE_UNAVAILABLE'])
 
 export function toErrorBody (err: FastifyError): ErrorBody {
-  if (isBusy(err)) return toErrorBody(new DatabaseBusy())
-  if (STORAGE_TROUBLE.test(err.code)) return toErrorBody(new StorageUnavailable())
+  const pg = pgTrouble(err)
+  if (isBusy(err) || pg === 'DATABASE_BUSY') return toErrorBody(new DatabaseBusy())
+  if (STORAGE_TROUBLE.test(err.code) || pg === 'STORAGE_UNAVAILABLE') return toErrorBody(new StorageUnavailable())
   if (unavailable.has(err.code)) return errorBody(503, err.message, err.code)
   const status = err.statusCode ?? 500
   if (status < 400 || status >= 500) {

@@ -228,7 +228,10 @@ t.test('configuration', async t => {
     apiToken: undefined,
     dbSynchronous: 'normal',
     idempotencyTtlHours: 24,
-    logPretty: false
+    logPretty: false,
+    databaseUrl: undefined,
+    pgPoolSize: 10,
+    pgIsolation: 'read_committed'
   }, 'defaults')
   t.strictSame(loadConfig({
     PORT: '0',
@@ -243,7 +246,10 @@ t.test('configuration', async t => {
     API_TOKEN: 'a-token-of-20-chars!',
     DB_SYNCHRONOUS: 'full',
     IDEMPOTENCY_TTL_HOURS: '48',
-    LOG_PRETTY: 'true'
+    LOG_PRETTY: 'true',
+    DATABASE_URL: 'postgres://tally:s3cret@db.example:5433/tally?sslmode=require',
+    PG_POOL_SIZE: '25',
+    PG_ISOLATION: 'serializable'
   }), {
     port: 0,
     host: '0.0.0.0',
@@ -255,8 +261,13 @@ t.test('configuration', async t => {
     apiToken: 'a-token-of-20-chars!',
     dbSynchronous: 'full',
     idempotencyTtlHours: 48,
-    logPretty: true
+    logPretty: true,
+    databaseUrl: 'postgres://tally:s3cret@db.example:5433/tally?sslmode=require',
+    pgPoolSize: 25,
+    pgIsolation: 'serializable'
   })
+  t.equal(loadConfig({ DATABASE_URL: 'postgresql:///tally' }).databaseUrl, 'postgresql:///tally', 'postgresql://, and no host: the local socket')
+  t.equal(loadConfig({ DATABASE_URL: '' }).databaseUrl, undefined, 'empty: SQLite')
   t.equal(loadConfig({ PORT: '' }).port, 8000, 'an empty variable means the default')
   const bad: Array<[string, string, string]> = [
     ['PORT', 'abc', 'PORT must be an integer from 0 to 65535 (got "abc")'],
@@ -270,7 +281,18 @@ t.test('configuration', async t => {
     ['API_TOKEN', 'short', 'API_TOKEN must be unset, or a token of 16 to 1024 visible ASCII characters (got 5 characters; the value is not shown)'],
     ['API_TOKEN', 'sixteen chars or more but spaces', 'API_TOKEN must be unset, or a token of 16 to 1024 visible ASCII characters (got 32 characters, not all of them visible ASCII; the value is not shown)'],
     ['DB_SYNCHRONOUS', 'off', 'DB_SYNCHRONOUS must be normal or full (got "off")'],
-    ['IDEMPOTENCY_TTL_HOURS', '0', 'IDEMPOTENCY_TTL_HOURS must be an integer from 1 to 8760 (got "0")']
+    ['IDEMPOTENCY_TTL_HOURS', '0', 'IDEMPOTENCY_TTL_HOURS must be an integer from 1 to 8760 (got "0")'],
+    // A database URL is shown with what may be its password masked: user info, password=.
+    ['DATABASE_URL', 'mysql://tally:s3cret@db/tally', 'DATABASE_URL must be unset, or a postgres:// or postgresql:// URL (got "mysql://***@db/tally")'],
+    ['DATABASE_URL', 'db.example/tally', 'DATABASE_URL must be unset, or a postgres:// or postgresql:// URL (got "db.example/tally")'],
+    ['DATABASE_URL', 'postgres://tally:s3cret@db:99999/tally', 'DATABASE_URL must be unset, or a postgres:// or postgresql:// URL (got "postgres://***@db:99999/tally")'],
+    ['DATABASE_URL', 'postgres://tally:s3#cret@w@db/tally', 'DATABASE_URL must be unset, or a postgres:// or postgresql:// URL (got "postgres://***@db/tally")'],
+    ['DATABASE_URL', 'postgres://db:99999/tally?password=s3cret&x=y', 'DATABASE_URL must be unset, or a postgres:// or postgresql:// URL (got "postgres://db:99999/tally?password=***&x=y")'],
+    ['DATABASE_URL', 'postgres://[db/tally', 'DATABASE_URL must be unset, or a postgres:// or postgresql:// URL (got "postgres://[db/tally")'],
+    ['PG_POOL_SIZE', '0', 'PG_POOL_SIZE must be an integer from 1 to 1000 (got "0")'],
+    ['PG_POOL_SIZE', '1001', 'PG_POOL_SIZE must be an integer from 1 to 1000 (got "1001")'],
+    ['PG_POOL_SIZE', 'ten', 'PG_POOL_SIZE must be an integer from 1 to 1000 (got "ten")'],
+    ['PG_ISOLATION', 'repeatable_read', 'PG_ISOLATION must be read_committed or serializable (got "repeatable_read")']
   ]
   for (const [name, value, message] of bad) {
     t.throws(() => loadConfig({ [name]: value }), new ConfigError(message), `${name}=${value}`)
