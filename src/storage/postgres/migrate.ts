@@ -33,10 +33,14 @@ export async function migratePostgres (pool: pg.Pool, dir: string = postgresMigr
     const postgrator = new Postgrator({
       migrationPattern: `${dir}/*.sql`,
       driver: 'pg',
-      // Qualified, so that postgrator looks for its table in this schema only, not in any schema
-      // of the database that has one (it searches information_schema by table name).
-      schemaTable: `${schema}.schemaversion`,
-      execQuery: async (sql: string) => await client.query(sql)
+      schemaTable: 'schemaversion',
+      // So that postgrator looks for its table in this schema only, not in any schema of the
+      // database that has one (it searches information_schema by table name). Not a qualified
+      // schemaTable: postgrator would then run CREATE SCHEMA IF NOT EXISTS, which a role allowed
+      // only into its own schema may not.
+      currentSchema: schema,
+      // postgrator sets search_path to currentSchema before each statement: it is that already.
+      execQuery: async (sql: string) => sql.startsWith('SET search_path = ') ? { rows: [] } : await client.query(sql)
     })
     await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK])
     await client.query('BEGIN')
