@@ -333,3 +333,19 @@ t.test('idempotency: a keyed write runs once per key, replays, refuses another r
     t.ok(seen.has(outcome), outcome)
   }
 })
+
+t.test('alerts: a deposit window totalling past 2^53 cents is summed exactly, as on SQLite', async t => {
+  const e = await engines(t)
+  const sqlite = new SqliteAlerts(e.db, e.now, 's')
+  const postgres = new PgAlerts(e.transactions, e.now, 's')
+  const overrides = { deposit_window_limit: 999_999_999_999_999, deposit_window_seconds: 100, velocity_count: 100 }
+  await same('profile', () => e.sqlite(sqlite.setProfile(1, 'low', overrides)), async () => await e.postgres(postgres.setProfile(1, 'low', overrides)))
+  // Ten deposits total 9999999999999989 cents, odd and past 2^53: no double holds it.
+  const amounts = [...Array(9).fill(999_999_999_999_999), 999_999_999_999_998, 2] as number[]
+  let last: Answer | undefined
+  for (const [i, amount] of amounts.entries()) {
+    const event = { type: 'deposit' as const, amount, time: i + 1 }
+    last = await same(event, () => e.sqlite(sqlite.record(1, event)), async () => await e.postgres(postgres.record(1, event)))
+  }
+  t.strictSame(last, { ok: [{ code: 123, details: { window_start: 0, window_end: 11, deposits: 11, total: '99999999999999.91', limit: '9999999999999.99' } }] })
+})
