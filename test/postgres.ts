@@ -63,7 +63,14 @@ async function startPGlite (): Promise<Backend> {
     await db.close()
   })
   // One session, one pool connection: two would interleave their transactions in it.
-  return { url: `postgres://postgres@${server.getServerConn()}/postgres`, poolSize: 1, exec: async sql => { await db.exec(sql) } }
+  const exec = async (sql: string): Promise<void> => {
+    // A connection a test closed mid-transaction (on purpose, or as tally does with a broken
+    // one) has its transaction rolled back by the server a moment later, in the one session
+    // this runs in too: do it now instead.
+    if (db.isInTransaction()) await db.exec('ROLLBACK')
+    await db.exec(sql)
+  }
+  return { url: `postgres://postgres@${server.getServerConn()}/postgres`, poolSize: 1, exec }
 }
 
 /** A fresh, empty (unmigrated) schema for `t`, dropped at its end; use a pool of `poolSize`. */

@@ -65,3 +65,10 @@ t.test('a search_path naming no schema that exists is refused, not migrated into
   await t.rejects(migratePostgres(pool), new Error('cannot migrate: no schema of the search_path exists'))
   t.equal(pool.totalCount, 0, 'that connection (with its odd search_path) was closed, not returned')
 })
+
+t.test('a connection that breaks while migrating fails the run, not the process', async t => {
+  const { pool } = await freshPool(t)
+  pool.once('acquire', client => { client.connection.stream.destroy() })
+  await t.rejects(migratePostgres(pool), /Connection terminated|not queryable/)
+  t.strictSame(await migratePostgres(pool), { applied: ['1.do.schema'], version: 1 }, 'the next run migrates')
+})
