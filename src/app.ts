@@ -98,13 +98,9 @@ export function buildApp (config: Config, options: AppOptions = {}): FastifyInst
       .replace(/\s*upgrade-insecure-requests;?/, '')
       .replace(/style-src ([^;]*);/, "style-src $1 'unsafe-inline';")
   })
-  app.register(sqliteStorage, {
-    dbPath: config.dbPath,
-    synchronous: config.dbSynchronous,
-    now,
-    eventTimeUnit: config.eventTimeUnit,
-    idempotencyTtlHours: config.idempotencyTtlHours
-  })
+  // One engine: PostgreSQL when DATABASE_URL is set, else the SQLite file at DB_PATH.
+  const stores = { now, eventTimeUnit: config.eventTimeUnit, idempotencyTtlHours: config.idempotencyTtlHours }
+  app.register(sqliteStorage, { ...stores, dbPath: config.dbPath, synchronous: config.dbSynchronous })
   app.register(keyPurge)
   if (config.dailyCredits.enabled) app.register(dailyGrant, { amount: config.dailyCredits.amount, now })
 
