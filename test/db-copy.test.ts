@@ -377,11 +377,12 @@ t.test('compareOrdered walks both sides in bytewise key order', async t => {
   // U+FF3A sorts before U+1F370 in UTF-8, after it in UTF-16: the walk must use UTF-8's order.
   const count = await compareOrdered(
     rows([0, 'A', 1], [0, 'Ｚ', 2], [0, '🍰', 3], [1, 'A', 4], [2, 'B', 5]),
-    pg(rows([0, 'Ｚ', 2], [0, '🍰', 4], [1, 'A', 4], [1, 'B', 1], [3, 'C', 6])),
+    pg(rows([0, '🍰', 4], [1, 'A', 4], [1, 'B', 1], [3, 'C', 6])),
     payers, d => found.push(d))
   t.equal(count, 5)
   t.strictSame(found, [
     'ledger 0 payer "A" balance: 1 in the file, no row in PostgreSQL',
+    'ledger 0 payer "Ｚ" balance: 2 in the file, no row in PostgreSQL',
     'ledger 0 payer "🍰" balance: 3 in the file, 4 in PostgreSQL',
     'ledger 1 payer "B" balance: no row in the file, 1 in PostgreSQL',
     'ledger 2 payer "B" balance: 5 in the file, no row in PostgreSQL',

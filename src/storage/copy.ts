@@ -222,12 +222,12 @@ export async function copySqliteToPostgres (db: Db, pool: pg.Pool, options: Copy
   progress('migrating the PostgreSQL database')
   await migratePostgres(pool)
   const client = await pool.connect()
-  let failed: Error | undefined
   // Heard, so that a connection breaking now fails the statement in flight, not the process.
-  const onError = (err: Error): void => { failed = err }
+  const onError = (): void => {}
   client.on('error', onError)
   // One snapshot of the file for the whole copy, even while tally writes to it.
   db.exec('BEGIN')
+  let done = false
   try {
     await client.query('BEGIN')
     await client.query(`LOCK TABLE ${[...copiedTables, ALERT_STATES].join(', ')} IN EXCLUSIVE MODE`)
@@ -266,15 +266,14 @@ export async function copySqliteToPostgres (db: Db, pool: pg.Pool, options: Copy
 
     const committed = differenceCount === 0 && problems.length === 0
     await client.query(committed ? 'COMMIT' : 'ROLLBACK')
+    done = true
     return { rows, compared, differences, differenceCount, problems, committed }
-  } catch (err) {
-    // Closed rather than returned: that ends the transaction, whatever state the connection is in.
-    failed = err as Error
-    throw err
   } finally {
     db.exec('COMMIT')
     client.off('error', onError)
-    client.release(failed)
+    // After a failure the connection is closed rather than returned: ending the session rolls
+    // back its transaction, whatever state the connection is in.
+    client.release(!done)
   }
 }
 
