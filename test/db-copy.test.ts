@@ -408,7 +408,7 @@ t.test('the summary an operator reads', async t => {
     '  point_transactions    1234567',
     '  users                       3',
     '  alert_states                2 (one per user with events)',
-    "compared with the file: 4 ledger totals, 7 payer balances, 3 users' credits: no difference",
+    'compared with the file: 7 payer balances, 4 ledger totals, 3 user credit balances: no difference',
     'invariants (db:check): every one holds'
   ].join('\n'))
 })
@@ -422,7 +422,7 @@ t.test('npm run db:copy: copies DB_PATH into --to, read-only, and says what it d
   const run = await runCommand('db-copy', { DB_PATH: dbPath, DATABASE_URL: 'nonsense' }, ['--to', url])
   t.equal(run.code, 0, run.stderr)
   t.match(run.stdout, /^copied .*app\.db into PostgreSQL at postgres:\/\/\*\*\*@.*:\n {2}point_transactions +\d+\n/)
-  t.match(run.stdout, /compared with the file: 3 ledger totals, 7 payer balances, 4 users' credits: no difference\ninvariants \(db:check\): every one holds\n$/)
+  t.match(run.stdout, /compared with the file: 7 payer balances, 3 ledger totals, 4 user credit balances: no difference\ninvariants \(db:check\): every one holds\n$/)
   t.match(run.stderr, /^copying .* into PostgreSQL at .*\n {2}migrating the PostgreSQL database…\n {2}copying point_transactions…\n/)
   t.equal(hash(), before, 'the file is unchanged')
   t.equal((await pool.query('SELECT count(*) AS n FROM users')).rows[0].n, 4)

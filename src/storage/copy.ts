@@ -147,6 +147,8 @@ function compareKeys (a: Row, b: Row, keys: readonly string[]): number {
 }
 
 export interface Comparison {
+  /** What is compared, in words. */
+  what: string
   /** Engine-neutral SQL answering the key columns and `value`, ordered by the keys. */
   sql: string
   keys: readonly string[]
@@ -157,18 +159,21 @@ export interface Comparison {
 
 export const comparisons = {
   payers: {
+    what: 'payer balances',
     sql: 'SELECT ledger_id, payer, balance FROM payer_balances ORDER BY ledger_id, payer',
     keys: ['ledger_id', 'payer'],
     value: 'balance',
     name: row => `ledger ${String(row.ledger_id)} payer ${JSON.stringify(row.payer)} balance`
   },
   ledgers: {
+    what: 'ledger totals',
     sql: 'SELECT ledger_id, balance FROM ledger_totals ORDER BY ledger_id',
     keys: ['ledger_id'],
     value: 'balance',
     name: row => `ledger ${String(row.ledger_id)} total`
   },
   users: {
+    what: 'user credit balances',
     sql: 'SELECT id, credits FROM users ORDER BY id',
     keys: ['id'],
     value: 'credits',
@@ -253,10 +258,10 @@ export async function copySqliteToPostgres (db: Db, pool: pg.Pool, options: Copy
       if (count !== rows[table]) report(`${table}: ${rows[table]} rows in the file, ${count} in PostgreSQL`)
     }
     const compared = { ledgers: 0, payers: 0, users: 0 }
-    for (const [what, comparison] of Object.entries(comparisons) as Array<[keyof typeof comparisons, Comparison]>) {
-      progress(`comparing ${what}`)
+    for (const [key, comparison] of Object.entries(comparisons) as Array<[keyof typeof comparisons, Comparison]>) {
+      progress(`comparing the ${comparison.what}`)
       const file = db.prepare(comparison.sql).iterate() as Iterable<Row>
-      compared[what] = await compareOrdered(file, cursorRows(client, comparison.sql), comparison, report)
+      compared[key] = await compareOrdered(file, cursorRows(client, comparison.sql), comparison, report)
     }
     const problems: string[] = []
     for (const { name, sql, say } of checks) {
@@ -285,7 +290,7 @@ export function formatSummary (summary: CopySummary, source: string, target: str
     lines.push(`  ${table.padEnd(width)} ${String(rows).padStart(10)}${table === ALERT_STATES ? ' (one per user with events)' : ''}`)
   }
   const { ledgers, payers, users } = summary.compared
-  const compared = `compared with the file: ${ledgers} ledger totals, ${payers} payer balances, ${users} users' credits`
+  const compared = `compared with the file: ${payers} payer balances, ${ledgers} ledger totals, ${users} user credit balances`
   lines.push(summary.differenceCount === 0 ? `${compared}: no difference` : `${compared}: ${summary.differenceCount} difference(s)`)
   for (const difference of summary.differences) lines.push(`  ${difference}`)
   if (summary.differenceCount > summary.differences.length) lines.push(`  … and ${summary.differenceCount - summary.differences.length} more`)
