@@ -445,10 +445,12 @@ t.test('npm run db:copy: a file that fails its checks is not copied, and the sum
 t.test('npm run db:copy: a missing --to, a bad file or an unreachable server is one line, and no password is shown', async t => {
   const dir = tempDir(t)
   const usage = 'tally: Error: usage: npm run db:copy -- --to postgres://USER@HOST:PORT/DATABASE (copies the file at DB_PATH into that empty database)\n'
-  for (const args of [[], ['--to=mysql://u:hunter2@h/db', '--force']]) {
+  // Neither echoes the URL: the first is not PostgreSQL's, the second comes with an unknown option.
+  for (const args of [['--to', 'mysql://u:hunter2@h/db'], ['--to=postgres://u:hunter2@h/db', '--force']]) {
     const run = await runCommand('db-copy', { DB_PATH: join(dir, 'x.db') }, args)
     t.equal(run.code, 1)
     t.equal(run.stderr, usage, args.join(' '))
+    t.equal(run.stdout, '')
   }
   const missing = await runCommand('db-copy', { DB_PATH: join(dir, 'nope.db') }, ['--to', 'postgres://u:hunter2@127.0.0.1:1/db'])
   t.equal(missing.stderr, `tally: cannot open DB_PATH ${JSON.stringify(join(dir, 'nope.db'))}: SQLITE_CANTOPEN: unable to open database file\n`)

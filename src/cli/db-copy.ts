@@ -13,7 +13,9 @@ function targetUrl (args: string[]): string {
   let to: string | undefined
   try {
     to = parseArgs({ args, options: { to: { type: 'string' } }, strict: true }).values.to
-  } catch {}
+  } catch {
+    // An unknown option or --to without a value: the usage line says what is wanted.
+  }
   if (to === undefined || !/^postgres(ql)?:\/\//.test(to) || !URL.canParse(to)) throw new Error(USAGE)
   return to
 }
