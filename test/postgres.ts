@@ -23,11 +23,36 @@ interface Backend {
 let backend: Promise<Backend> | undefined
 let schemas = 0
 
+/** Whether process `pid` of this machine is running. */
+function alive (pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (err) {
+    return (err as { code?: string }).code === 'EPERM'
+  }
+}
+
+/**
+ * Drops the databases of test files that died before their end (a crash, a kill -9), known by
+ * the pid in their name. Only on a server of this machine, where that pid means this machine's.
+ */
+async function dropLeftovers (admin: pg.Client, serverUrl: string): Promise<void> {
+  if (!['127.0.0.1', 'localhost', '[::1]', ''].includes(new URL(serverUrl).hostname)) return
+  const { rows } = await admin.query<{ name: string }>("SELECT datname AS name FROM pg_database WHERE datname ~ '^tally_t_[0-9]+_[0-9a-f]{8}$'")
+  for (const { name } of rows) {
+    if (alive(Number(name.split('_')[2]))) continue
+    // Another file may be dropping it at the same moment.
+    await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`).catch(() => {})
+  }
+}
+
 async function startServerDatabase (serverUrl: string): Promise<Backend> {
   const name = `tally_t_${process.pid}_${randomBytes(4).toString('hex')}`
   const admin = new pg.Client({ connectionString: serverUrl })
   await admin.connect()
   try {
+    await dropLeftovers(admin, serverUrl)
     // A locale that does not sort bytewise, where the server has one (ICU), as many production
     // databases do: tally must not depend on the database's collation.
     await admin.query(`CREATE DATABASE ${name} TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE 'en-US' LOCALE 'C.UTF-8'`)

@@ -69,7 +69,8 @@ const paramsOf = (sql: string) => sql.includes('?')
 
 t.test('every statement in src/ is known to this test', async t => {
   const src = new URL('../src/', import.meta.url).pathname
-  const files = readdirSync(src, { recursive: true, encoding: 'utf8' }).filter(f => f.endsWith('.ts'))
+  // PostgreSQL's statements have no SQLite plan to check.
+  const files = readdirSync(src, { recursive: true, encoding: 'utf8' }).filter(f => f.endsWith('.ts') && !f.startsWith('storage/postgres/'))
   const literal = /(['"`])((?:SELECT|INSERT|UPDATE|DELETE|WITH|REPLACE)\s(?:(?!\1)[^\\]|\\.)*)\1/g
   const all = [...statements.values()]
   const unknown = files.flatMap(file => [...readFileSync(join(src, file), 'utf8').matchAll(literal)]

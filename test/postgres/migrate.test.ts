@@ -3,7 +3,7 @@ import { join } from 'node:path'
 import t, { type Test } from 'tap'
 import { migratePostgres } from '../../src/storage/postgres/migrate.js'
 import { createPool } from '../../src/storage/postgres/pool.js'
-import { freshPostgres } from '../postgres.js'
+import { freshPostgres, usingPGlite } from '../postgres.js'
 import { tempDir } from '../helper.js'
 
 async function freshPool (t: Test, url?: string) {
@@ -71,4 +71,17 @@ t.test('a connection that breaks while migrating fails the run, not the process'
   pool.once('acquire', client => { client.connection.stream.destroy() })
   await t.rejects(migratePostgres(pool), /Connection terminated|not queryable/)
   t.strictSame(await migratePostgres(pool), { applied: ['1.do.schema'], version: 1 }, 'the next run migrates')
+})
+
+t.test('a role that owns its schema and nothing else can migrate it', { skip: usingPGlite && 'PGlite has one user' }, async t => {
+  const { pool, url } = await freshPool(t)
+  const schema = (await pool.query('SELECT current_schema() AS s')).rows[0].s
+  const role = `tally_r_${process.pid}`
+  await pool.query(`CREATE ROLE ${role} LOGIN; ALTER SCHEMA ${schema} OWNER TO ${role}; REVOKE CREATE ON DATABASE ${(await pool.query('SELECT current_database() AS d')).rows[0].d} FROM PUBLIC`)
+  t.teardown(() => pool.query(`ALTER SCHEMA ${schema} OWNER TO current_user; DROP OWNED BY ${role}; DROP ROLE ${role}`))
+  const asRole = new URL(url)
+  asRole.username = role
+  const owner = createPool({ url: asRole.href, size: 1 })
+  t.teardown(() => owner.end())
+  t.strictSame(await migratePostgres(owner), { applied: ['1.do.schema'], version: 1 })
 })

@@ -10,10 +10,10 @@ import { checks } from '../checks.js'
 export async function checkInvariantsPostgres (pool: pg.Pool, progress: (check: string) => void = () => {}): Promise<string[]> {
   const problems: string[] = []
   const client = await pool.connect()
-  let failed: Error | undefined
   // Heard, so that a connection breaking now fails the statement in flight, not the process.
-  const onError = (err: Error): void => { failed = err }
+  const onError = (): void => {}
   client.on('error', onError)
+  let done = false
   try {
     await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY')
     for (const { name, sql, say } of checks) {
@@ -21,13 +21,12 @@ export async function checkInvariantsPostgres (pool: pg.Pool, progress: (check: 
       for (const row of (await client.query(sql)).rows) problems.push(say(row))
     }
     await client.query('COMMIT')
+    done = true
     return problems
-  } catch (err) {
-    // Closed rather than returned: that ends the transaction, whatever state the connection is in.
-    failed = err as Error
-    throw err
   } finally {
     client.off('error', onError)
-    client.release(failed)
+    // After a failure, closed rather than returned: that ends the transaction, whatever state
+    // the connection is in.
+    client.release(!done)
   }
 }

@@ -23,20 +23,24 @@ const MIGRATION_LOCK = 0x74616c6c79
  */
 export async function migratePostgres (pool: pg.Pool, dir: string = postgresMigrationsDir): Promise<MigrationResult> {
   const client = await pool.connect()
-  let failed: Error | undefined
   // Heard, so that a connection breaking now fails the statement in flight, not the process.
-  const onError = (err: Error): void => { failed = err }
+  const onError = (): void => {}
   client.on('error', onError)
+  let done = false
   try {
     const [{ schema }] = (await client.query<{ schema: string | null }>('SELECT current_schema() AS schema')).rows as [{ schema: string | null }]
     if (schema === null) throw new Error('cannot migrate: no schema of the search_path exists')
     const postgrator = new Postgrator({
       migrationPattern: `${dir}/*.sql`,
       driver: 'pg',
-      // Qualified, so that postgrator looks for its table in this schema only, not in any schema
-      // of the database that has one (it searches information_schema by table name).
-      schemaTable: `${schema}.schemaversion`,
-      execQuery: async (sql: string) => await client.query(sql)
+      schemaTable: 'schemaversion',
+      // So that postgrator looks for its table in this schema only, not in any schema of the
+      // database that has one (it searches information_schema by table name). Not a qualified
+      // schemaTable: postgrator would then run CREATE SCHEMA IF NOT EXISTS, which a role allowed
+      // only into its own schema may not.
+      currentSchema: schema,
+      // postgrator sets search_path to currentSchema before each statement: it is that already.
+      execQuery: async (sql: string) => sql.startsWith('SET search_path = ') ? { rows: [] } : await client.query(sql)
     })
     await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK])
     await client.query('BEGIN')
@@ -44,14 +48,12 @@ export async function migratePostgres (pool: pg.Pool, dir: string = postgresMigr
     const version = await postgrator.getDatabaseVersion()
     await client.query('COMMIT')
     await client.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK])
+    done = true
     return { applied: applied.map(m => `${m.version}.${m.action}.${m.name}`), version }
-  } catch (err) {
-    // Whatever failed, the connection is closed rather than returned: ending the session rolls
-    // back its transaction and frees its lock, even if the connection itself is what broke.
-    failed = err as Error
-    throw err
   } finally {
     client.off('error', onError)
-    client.release(failed)
+    // Whatever failed, the connection is closed rather than returned: ending the session rolls
+    // back its transaction and frees its lock, even if the connection itself is what broke.
+    client.release(!done)
   }
 }

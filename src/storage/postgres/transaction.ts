@@ -55,19 +55,22 @@ export class PgTransactions {
     this.#pool = pool
     this.#begin = `BEGIN ISOLATION LEVEL ${isolation === 'serializable' ? 'SERIALIZABLE' : 'READ COMMITTED'}`
     this.#beginReadOnly = `${this.#begin} READ ONLY`
-    this.#maxAttempts = options.maxAttempts ?? 10
+    this.#maxAttempts = Math.max(1, options.maxAttempts ?? 10)
   }
 
   async run<R>(work: (tx: PgTx) => Promise<R>, options: { readOnly?: boolean } = {}): Promise<R> {
     const begin = options.readOnly === true ? this.#beginReadOnly : this.#begin
-    for (let attempt = 1; ; attempt++) {
+    let conflict: unknown
+    for (let attempt = 1; attempt <= this.#maxAttempts; attempt++) {
+      if (attempt > 1) await sleep(backoffMs(attempt - 1))
       try {
         return await this.#once(begin, work)
       } catch (err) {
-        if (!isRetryable(err) || attempt >= this.#maxAttempts) throw err
+        if (!isRetryable(err)) throw err
+        conflict = err
       }
-      await sleep(backoffMs(attempt))
     }
+    throw conflict
   }
 
   async #once<R>(begin: string, work: (tx: PgTx) => Promise<R>): Promise<R> {
@@ -78,19 +81,19 @@ export class PgTransactions {
     // the process; the query in flight fails with it anyway.
     const onError = (err: Error): void => { broken = err }
     client.on('error', onError)
+    let committed = false
     try {
       await client.query(begin)
       const result = await work({
         query: async (text, values) => (await client.query({ name: statementName(client, text), text, values })).rows
       })
       await client.query('COMMIT')
+      committed = true
       return result
-    } catch (err) {
+    } finally {
       // After a failed COMMIT there is no transaction left, and ROLLBACK only warns. If ROLLBACK
       // itself fails, the connection is gone or in a state nobody should inherit.
-      await client.query('ROLLBACK').catch((rollbackErr: Error) => { broken = rollbackErr })
-      throw err
-    } finally {
+      if (!committed) await client.query('ROLLBACK').catch((err: Error) => { broken ??= err })
       client.off('error', onError)
       client.release(broken)
     }
