@@ -43,6 +43,16 @@ async function plans (client: pg.PoolClient, text: string, values: unknown[]): P
   return { custom: await explain('force_custom_plan'), generic: await explain('force_generic_plan') }
 }
 
+const stores = { users: pgUsersSql, credits: pgCreditsSql, alerts: pgAlertsSql, idempotency: pgIdempotencySql }
+
+// What reads no index on purpose.
+const unplanned: Record<string, string> = {
+  'credits.lockGrants': 'an advisory lock: no table',
+  'credits.grantAll': 'the daily grant reads every user by design, once a day',
+  'credits.insertRun': 'one row inserted, nothing read',
+  'alerts.insertEvent': 'rows inserted, nothing read'
+}
+
 t.test('every read of the users, credits, alerts and idempotency stores uses an index', async t => {
   const { url } = await freshPostgres(t)
   const pool = createPool({ url, size: 1 })
@@ -73,11 +83,15 @@ t.test('every read of the users, credits, alerts and idempotency stores uses an 
     ['users: a page', pgUsersSql.page, [MAX, 51], 'users_pkey'],
     ['users: by id', pgUsersSql.byId, [user], 'users_pkey'],
     ['users: create (email taken?)', pgUsersSql.insert, ['u9@example.com', 'u9@example.com', 'U', 'now'], 'users_email_key_key'],
+    ['credits: the balance', pgCreditsSql.balance, [user], 'users_pkey'],
     ['credits: lock the balance', pgCreditsSql.lockBalance, [user], 'users_pkey'],
+    ['credits: apply a change', pgCreditsSql.applyChange, [user, 'add', 5, 5, 'now'], 'users_pkey'],
+    ['credits: credit the granted', pgCreditsSql.creditGrants, ['{1,2,3}', 5, 'now'], 'users_pkey'],
     ['credits: a history page', pgCreditsSql.history, [user, MAX, 51], 'credit_entries_user'],
     ['credits: a grant ran that day?', pgCreditsSql.ranOn, ['2022-06-01'], 'daily_grant_runs_day'],
     ['alerts: lock the user', pgAlertsSql.lockUser, [user], 'alert_states_pkey'],
     ['alerts: the profile', pgAlertsSql.profile, [user], 'alert_profiles_pkey'],
+    ['alerts: set the profile', pgAlertsSql.upsertProfile, [user, 'low', '{}', 'now'], 'alert_profiles_pkey'],
     ['alerts: the latest events', pgAlertsSql.latestEvents, [user, 2], 'events_user_time'],
     ['alerts: the latest deposits', pgAlertsSql.latestDeposits, [user, 2], 'events_user_deposits'],
     ['alerts: the deposit window', pgAlertsSql.depositWindow, [user, 170], 'events_user_deposits'],
@@ -90,9 +104,19 @@ t.test('every read of the users, credits, alerts and idempotency stores uses an 
     ['alerts: the alerts of a common code', pgAlertsSql.alertsWithCode, [123, MAX, 51], 'alerts_pkey'],
     ['alerts: the alerts of a rare code', pgAlertsSql.alertsWithCode, [1100, MAX, 51], 'alerts_code'],
     ['alerts: a user\'s alerts of a code', pgAlertsSql.alertsOfUserWithCode, [user, 123, MAX, 51], 'alerts_user'],
+    ['idempotency: claim a key', pgIdempotencySql.claim, ['k77', 'f', 'now', 'cutoff'], 'idempotency_keys_pkey'],
+    ['idempotency: store the answer', pgIdempotencySql.answer, ['k77', 200, '{}'], 'idempotency_keys_pkey'],
     ['idempotency: find a key', pgIdempotencySql.find, ['k77'], 'idempotency_keys_pkey'],
     ['idempotency: purge a batch', pgIdempotencySql.purge, ['2024-01-01T01:00:00.000Z'], 'idempotency_keys_created']
   ]
+  const planned = new Set(statements.map(([, text]) => text))
+  const missing = Object.entries(stores).flatMap(([store, sql]) => Object.entries(sql)
+    .filter(([name, text]) => !planned.has(text) && !(`${store}.${name}` in unplanned)).map(([name]) => `${store}.${name}`))
+  t.strictSame(missing, [], 'every statement of the stores is planned here, or said why not in `unplanned`')
+  t.strictSame(Object.keys(unplanned).filter(name => {
+    const [store, key] = name.split('.') as [keyof typeof stores, string]
+    return !(key in stores[store])
+  }), [], 'every unplanned one is a statement')
   const big = new Set(['users', 'credit_entries', 'daily_grant_runs', 'events', 'alerts', 'alert_profiles', 'alert_states', 'idempotency_keys'])
   const client = await pool.connect()
   t.teardown(() => client.release())
