@@ -1,6 +1,7 @@
 import closeWithGrace from 'close-with-grace'
 import { buildApp } from './app.js'
 import { loadConfig } from './config.js'
+import { DatabaseUnreachable } from './storage/postgres/pool.js'
 import { DatabaseOpenError } from './storage/sqlite/open.js'
 
 // The only module with side effects: reads the environment, listens, and shuts down cleanly.
@@ -25,8 +26,9 @@ closeWithGrace({ delay: 10_000 }, async ({ signal, err }) => {
 try {
   await app.listen({ port: config.port, host: config.host })
 } catch (err) {
-  // A file that cannot be opened is a configuration problem: one line, as for a bad variable.
-  if (err instanceof DatabaseOpenError) process.stderr.write(`tally: ${err.message}\n`)
+  // A file that cannot be opened, or a server that cannot be reached, is a configuration
+  // problem: one line, as for a bad variable.
+  if (err instanceof DatabaseOpenError || err instanceof DatabaseUnreachable) process.stderr.write(`tally: ${err.message}\n`)
   else app.log.error({ err }, 'could not start')
   process.exit(1)
 }

@@ -141,7 +141,7 @@ t.test('tiers and overrides change the outcome', async t => {
 t.test('invalid alert profiles are 400 and change nothing', async t => {
   const app = await build(t)
   await call(app, { method: 'PUT', url: '/users/1/alert-profile', payload: { risk: 'high' } })
-  const before = snapshot(app)
+  const before = await snapshot(app)
   const cases: unknown[] = [
     { risk: 'extreme' },
     {},
@@ -161,24 +161,24 @@ t.test('invalid alert profiles are 400 and change nothing', async t => {
   t.equal((await call(app, { method: 'PUT', url: '/users/1/alert-profile', payload: { risk: 'extreme' } })).body.message,
     'body/risk must be equal to one of the allowed values')
   t.equal((await call(app, { method: 'PUT', url: '/users/0/alert-profile', payload: { risk: 'low' } })).status, 400)
-  t.strictSame(snapshot(app), before)
+  t.strictSame(await snapshot(app), before)
 })
 
 t.test('an event older than the user\'s last is refused and nothing is stored; equal times are fine', async t => {
   const app = await build(t)
   await event(app, 'deposit', '1', 100)
   t.equal((await event(app, 'deposit', '1', 100)).status, 200, 'equal time accepted')
-  const before = snapshot(app)
+  const before = await snapshot(app)
   const res = await event(app, 'withdraw', '500', 99)
   t.equal(res.status, 400)
   t.strictSame(res.body, { statusCode: 400, error: 'Bad Request', message: 'Event time 99 is before the user\'s last event at 100', code: 'EVENT_OUT_OF_ORDER' })
-  t.strictSame(snapshot(app), before)
+  t.strictSame(await snapshot(app), before)
   t.equal((await event(app, 'deposit', '1', 0, 2)).status, 200, 'other users have their own clock')
 })
 
 t.test('every invalid payload is a 400 and stores nothing', async t => {
   const app = await build(t)
-  const before = snapshot(app)
+  const before = await snapshot(app)
   const ok = { type: 'deposit', amount: '42.00', user_id: 1, time: 10 }
   const cases: Array<[string, unknown, string]> = [
     ['amount 0.00', { ...ok, amount: '0.00' }, 'INVALID_AMOUNT'],
@@ -204,7 +204,7 @@ t.test('every invalid payload is a 400 and stores nothing', async t => {
     t.equal(res.status, 400, what)
     t.equal(res.body.code, code, what)
   }
-  t.strictSame(snapshot(app), before)
+  t.strictSame(await snapshot(app), before)
 })
 
 t.test('history: events with their codes, alerts with their figures, newest first, filtered', async t => {

@@ -20,7 +20,7 @@ t.test('a batch stores every add in order, as one at a time would', async t => {
 t.test('a refused add refuses the whole batch, names its index and why, and changes nothing', async t => {
   const app = await build(t)
   t.equal((await post(app, '/add', canonicalAdds[0])).status, 200)
-  const before = snapshot(app)
+  const before = await snapshot(app)
   const cases: Array<[unknown[], number, RegExp]> = [
     [[canonicalAdds[1], { payer: 'DANNON', points: -301, timestamp: '2022-11-01T00:00:00Z' }], 1, /adds\[1\] refused \(INSUFFICIENT_PAYER_POINTS\): Payer DANNON has 300 points; cannot take 301/],
     [[canonicalAdds[1], canonicalAdds[3], { payer: 'X', points: 0, timestamp: '2022-11-01T00:00:00Z' }], 2, /adds\[2\] refused \(ZERO_POINTS\)/],
@@ -33,14 +33,14 @@ t.test('a refused add refuses the whole batch, names its index and why, and chan
     t.equal(res.body.index, index)
     t.match(res.body.message, message)
     t.match(res.body.message, /Nothing of the batch was stored/)
-    t.strictSame(snapshot(app), before, 'nothing changed')
+    t.strictSame(await snapshot(app), before, 'nothing changed')
   }
   for (const body of [{ adds: [] }, { adds: [{ payer: 'X', points: '1', timestamp: '2022-11-01T00:00:00Z' }] }, { adds: canonicalAdds, extra: 1 }, {}]) {
     expectError(t, await post(app, '/add/batch', body), 400, 'INVALID_REQUEST')
   }
   t.match((await post(app, '/add/batch', { adds: [canonicalAdds[1], { payer: 'X', points: 'x', timestamp: 't' }] })).body.message, /body\/adds\/1\/points/, 'a schema error names the add')
   expectError(t, await post(app, '/add/batch', { adds: Array.from({ length: 10_001 }, () => canonicalAdds[1]) }), 400, 'INVALID_REQUEST')
-  t.strictSame(snapshot(app), before)
+  t.strictSame(await snapshot(app), before)
 })
 
 t.test('10 000 adds in one batch; the body may be up to 4 MiB, other routes keep 1 MiB', async t => {
@@ -53,9 +53,9 @@ t.test('10 000 adds in one batch; the body may be up to 4 MiB, other routes keep
   t.strictSame(res.body, { count: 10_000, first_id: 1, last_id: 10_000 })
   const tooBig = JSON.stringify({ adds: [{ ...canonicalAdds[0], payer: 'x'.repeat(4 * 1024 * 1024) }] })
   expectError(t, await call(app, { method: 'POST', url: '/add/batch', headers: { 'content-type': 'application/json' }, payload: tooBig }), 413, 'BODY_TOO_LARGE')
-  const before = snapshot(app)
+  const before = await snapshot(app)
   expectError(t, await call(app, { method: 'POST', url: '/add', headers: { 'content-type': 'application/json' }, payload: JSON.stringify({ ...canonicalAdds[0], pad: 'x'.repeat(1024 * 1024) }) }), 413, 'BODY_TOO_LARGE')
-  t.strictSame(snapshot(app), before)
+  t.strictSame(await snapshot(app), before)
 })
 
 t.test('Idempotency-Key: a retried batch is a replay, not a second import', async t => {
@@ -76,14 +76,14 @@ t.test('a user\'s ledger takes batches too; an unknown user is 404', async t => 
   t.equal(res.status, 200)
   t.strictSame((await get(app, `/users/${user.id as number}/points/balance`)).body, { DANNON: 1100, 'MILLER COORS': 10000, UNILEVER: 200 })
   t.strictSame((await get(app, '/balance')).body, {}, 'the default ledger is untouched')
-  const before = snapshot(app)
+  const before = await snapshot(app)
   expectError(t, await post(app, '/users/99/points/add/batch', { adds: canonicalAdds }), 404, 'USER_NOT_FOUND')
-  t.strictSame(snapshot(app), before)
+  t.strictSame(await snapshot(app), before)
 })
 
 t.test('the index is the first add refused, whichever rule refuses it', async t => {
   const app = await build(t)
-  const before = snapshot(app)
+  const before = await snapshot(app)
   // One by one, adds[0] is refused first (DANNON has nothing), though adds[1] breaks a rule
   // that needs no database: the batch must name adds[0] too.
   for (const bad of [{ payer: 'X', points: 0, timestamp: '2022-11-01T00:00:00Z' }, { payer: 'X', points: 1, timestamp: '2022-11-01T00:00:00.0001Z' }]) {
@@ -92,25 +92,25 @@ t.test('the index is the first add refused, whichever rule refuses it', async t 
     t.equal(res.body.index, 0)
     t.match(res.body.message, /^adds\[0\] refused \(INSUFFICIENT_PAYER_POINTS\)/)
   }
-  t.strictSame(snapshot(app), before, 'nothing changed')
+  t.strictSame(await snapshot(app), before, 'nothing changed')
 })
 
 t.test('a batch that meets a full disk is 503 STORAGE_UNAVAILABLE, not a refusal, and stores nothing', async t => {
   const app = await build(t)
   t.equal((await post(app, '/add', canonicalAdds[0])).status, 200)
   app.db.pragma(`max_page_count = ${app.db.pragma('page_count', { simple: true }) as number}`)
-  const before = snapshot(app)
+  const before = await snapshot(app)
   const adds = Array.from({ length: 2000 }, (_, i) => ({ payer: `PAYER ${i}`, points: 1, timestamp: '2022-11-01T00:00:00Z' }))
   const res = await post(app, '/add/batch', { adds })
   expectError(t, res, 503, 'STORAGE_UNAVAILABLE')
   t.notOk('index' in res.body, 'no add was at fault')
-  t.strictSame(snapshot(app), before, 'nothing changed')
+  t.strictSame(await snapshot(app), before, 'nothing changed')
 })
 
 // What the API and the file show, the migration record aside: two apps on the same clock that
 // were sent the same adds must show the same.
 async function state (app: FastifyInstance): Promise<string> {
-  const { schemaversion: _, ...tables } = snapshot(app)
+  const { schemaversion: _, ...tables } = await snapshot(app)
   const api = await Promise.all(['/balance', '/transactions?limit=500', '/spends?limit=500'].map(async url => (await get(app, url)).body))
   return JSON.stringify({ api, tables })
 }

@@ -46,7 +46,7 @@ t.test('add, deduct, reset and external update, each with its history entry', as
 t.test('refusals change nothing', async t => {
   const app = await withUser(t)
   await post(app, '/api/credits/1/add', { amount: 5 })
-  const before = snapshot(app)
+  const before = await snapshot(app)
   const over = await post(app, '/api/credits/1/deduct', { amount: 6 })
   t.equal(over.status, 400)
   t.strictSame(over.body, { statusCode: 400, error: 'Bad Request', message: 'Cannot deduct 6 credits: the balance is 5', code: 'INSUFFICIENT_CREDITS' })
@@ -77,7 +77,7 @@ t.test('refusals change nothing', async t => {
   }
   t.equal((await patch(app, '/api/credits/9/reset')).body.code, 'USER_NOT_FOUND')
   t.equal((await patch(app, '/api/credits/x/reset')).status, 400)
-  t.strictSame(snapshot(app), before)
+  t.strictSame(await snapshot(app), before)
 })
 
 t.test('after any sequence of changes the balance equals the sum of its history (fast-check)', async t => {

@@ -75,9 +75,9 @@ t.test('a full disk is 503 STORAGE_UNAVAILABLE, logged once when it starts and o
   })
   t.ok(refusals.every(r => r.status === 503 && r.body.code === 'STORAGE_UNAVAILABLE'))
   t.equal(other.prepare('SELECT sum(balance) FROM payer_balances').pluck().get(), acknowledged, 'every acknowledged add is there, no other')
-  const before = snapshot(app)
+  const before = await snapshot(app)
   t.equal((await post(app, '/add', add(1, 'ONE MORE PAYER'))).status, 503)
-  t.strictSame(snapshot(app), before, 'a refused write changed nothing')
+  t.strictSame(await snapshot(app), before, 'a refused write changed nothing')
 
   app.db.pragma('max_page_count = 1073741823')
   t.equal((await post(app, '/add', add(1, 'AFTER'))).status, 200)
@@ -117,7 +117,7 @@ t.test('another process holding the write lock for 3 s freezes nothing', async t
 t.test('a write that waits 5 s for the lock is 503 DATABASE_BUSY, nothing changed', async t => {
   const { app, other, lines } = await start(t)
   t.equal((await post(app, '/add', add(300))).status, 200)
-  const before = snapshot(app)
+  const before = await snapshot(app)
   other.exec('BEGIN IMMEDIATE')
   const started = Date.now()
   const [a, b] = await Promise.all([post(app, '/add', add(1)), post(app, '/spend', { points: 1 })])
@@ -132,7 +132,7 @@ t.test('a write that waits 5 s for the lock is 503 DATABASE_BUSY, nothing change
       code: 'DATABASE_BUSY'
     })
   }
-  t.strictSame(snapshot(app), before)
+  t.strictSame(await snapshot(app), before)
   t.equal((await post(app, '/add', add(1))).status, 200)
   t.strictSame(lines.filter(line => /database trouble/.test(line.msg)).map(line => line.msg), [
     'database trouble: requests are answered 503 DATABASE_BUSY until it clears',

@@ -158,7 +158,7 @@ t.test('hostile requests to every route: always a 4xx with the error shape, noth
   await call(app, { method: 'POST', url: '/users/1/points/add', payload: canonicalAdds[0] })
   await call(app, { method: 'POST', url: '/api/credits/1/add', payload: { amount: 10 } })
   await call(app, { method: 'POST', url: '/event', payload: { type: 'withdraw', amount: '500', user_id: 1, time: 1000 } })
-  const before = snapshot(app)
+  const before = await snapshot(app)
 
   let tried = 0
   const failures: string[] = []
@@ -178,7 +178,7 @@ t.test('hostile requests to every route: always a 4xx with the error shape, noth
   }), { numRuns: 3000 })
   t.comment(`fuzz: ${tried} hostile requests tried`)
   t.strictSame(failures, [], 'every answer a 4xx with the error shape')
-  t.strictSame(snapshot(app), before, 'the database is exactly as it was')
+  t.strictSame(await snapshot(app), before, 'the database is exactly as it was')
 })
 
 // The HTTP layer (issue 10, item 6): a method the path does not take, a parameter too long, and
@@ -189,7 +189,7 @@ const methods: Method[] = ['GET', 'POST', 'PATCH', 'PUT', 'DELETE']
 t.test('a method the path does not take, or a parameter over 100 characters: 405 with Allow, or 414', async t => {
   const app = await build(t)
   await call(app, { method: 'POST', url: '/users', payload: { email: 'ada@example.com', name: 'Ada' } })
-  const before = snapshot(app)
+  const before = await snapshot(app)
   const failures: string[] = []
   await fc.assert(fc.asyncProperty(fc.constantFrom(...routes), fc.constantFrom(...methods), fc.string({ minLength: 101, maxLength: 400 }), async (route, method, long) => {
     const takes = routes.filter(other => other.path === route.path).map(other => other.method)
@@ -206,7 +206,7 @@ t.test('a method the path does not take, or a parameter over 100 characters: 405
     return ok
   }), { numRuns: 500 })
   t.strictSame(failures, [], 'every one a 405 with Allow, or a 414, in the error shape')
-  t.strictSame(snapshot(app), before, 'the database is exactly as it was')
+  t.strictSame(await snapshot(app), before, 'the database is exactly as it was')
 })
 
 // Raw requests, each on its own connection: a valid one broken in one or more places.
@@ -245,7 +245,7 @@ t.test('broken HTTP on the wire: every answer is in the error shape, never a 5xx
   const app = await build(t)
   await app.listen({ port: 0, host: '127.0.0.1' })
   const { port } = app.server.address() as { port: number }
-  const before = snapshot(app)
+  const before = await snapshot(app)
   const { connect } = await import('node:net')
   let tried = 0
   const statuses = new Map<number, number>()
@@ -277,14 +277,14 @@ t.test('broken HTTP on the wire: every answer is in the error shape, never a 5xx
   }), { numRuns: 400 })
   t.comment(`fuzz: ${tried} broken requests sent on the wire, answered ${[...statuses].sort().map(([status, n]) => `${status} ×${n}`).join(', ')}`)
   t.strictSame(failures, [], 'every one answered in the error shape, never a 5xx')
-  t.strictSame(snapshot(app), before, 'the database is exactly as it was')
+  t.strictSame(await snapshot(app), before, 'the database is exactly as it was')
 })
 
 // The token (issue 10, item 7): any Authorization but the right token is a 401 with the challenge.
 t.test('hostile Authorization headers: a 401 with WWW-Authenticate, and the scheme in any case works', async t => {
   const token = 'fuzz-token-0123456789'
   const app = await build(t, { env: { API_TOKEN: token } })
-  const before = snapshot(app)
+  const before = await snapshot(app)
   const guarded = routes.filter(route => route.path !== '/health')
   const scheme = fc.constantFrom('Bearer', 'bearer', 'BEARER', 'bEARER', 'Basic', 'Token', '', 'Bearer:', 'Bearer\t')
   const wrong = fc.oneof(
@@ -308,5 +308,5 @@ t.test('hostile Authorization headers: a 401 with WWW-Authenticate, and the sche
     return ok
   }), { numRuns: 1000 })
   t.strictSame(failures, [], 'the right token in any letter case of the scheme opens; nothing else does')
-  t.strictSame(snapshot(app), before, 'the database is exactly as it was')
+  t.strictSame(await snapshot(app), before, 'the database is exactly as it was')
 })

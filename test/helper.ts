@@ -5,6 +5,7 @@ import type { FastifyInstance, InjectOptions } from 'fastify'
 import type { Test } from 'tap'
 import { buildApp } from '../src/app.js'
 import { loadConfig } from '../src/config.js'
+import { freshPostgres } from './postgres.js'
 
 interface Teardown { teardown: (fn: () => unknown) => void }
 
@@ -15,29 +16,65 @@ export function tempDir (t: Teardown): string {
   return dir
 }
 
+/**
+ * The engine the contract tests run on: SQLite, or PostgreSQL when TALLY_TEST_ENGINE=postgres
+ * (test/postgres/contract/ runs each contract test file so). On PostgreSQL each build gets a
+ * fresh schema on TEST_DATABASE_URL's server, or in PGlite when it is unset (test/postgres.ts).
+ */
+export const engine: 'sqlite' | 'postgres' = process.env.TALLY_TEST_ENGINE === 'postgres' ? 'postgres' : 'sqlite'
+
 export interface BuildOptions {
   env?: Record<string, string>
   now?: () => Date
+  /** A SQLite file of the test's own: the app runs on SQLite whatever the engine. */
   dbPath?: string
 }
 
-/** tally on its own temp SQLite file, closed when the test ends. */
+/** The environment of a fresh database on the engine under test, dropped when the test ends. */
+export async function freshDatabase (t: Teardown): Promise<Record<string, string>> {
+  if (engine === 'sqlite') return { DB_PATH: join(tempDir(t), 'app.db') }
+  const { url, poolSize } = await freshPostgres(t)
+  return { DATABASE_URL: url, PG_POOL_SIZE: String(poolSize), PG_ISOLATION: process.env.PG_ISOLATION ?? 'read_committed' }
+}
+
+/** tally on a fresh database of the engine under test, closed when the test ends. */
 export async function build (t: Teardown, options: BuildOptions = {}): Promise<FastifyInstance> {
-  const dbPath = options.dbPath ?? join(tempDir(t), 'app.db')
+  const database = options.dbPath !== undefined ? { DB_PATH: options.dbPath } : await freshDatabase(t)
   // The daily grant writes on start-up; tests that are about it turn it on.
-  const config = loadConfig({ DB_PATH: dbPath, ALLOW_FLUSH: 'true', DAILY_CREDITS_ENABLED: 'false', ...options.env })
+  const config = loadConfig({ ...database, ALLOW_FLUSH: 'true', DAILY_CREDITS_ENABLED: 'false', ...options.env })
   const app = buildApp(config, { logger: false, ...(options.now !== undefined && { now: options.now }) })
   t.teardown(() => app.close())
   await app.ready()
   return app
 }
 
+/**
+ * Runs one SQL statement on the app's own database, either engine, and answers its rows. Write
+ * it in the SQL both engines share; `?` placeholders, in order.
+ */
+export async function sql<T = any> (app: FastifyInstance, text: string, ...values: unknown[]): Promise<T[]> {
+  if (app.storage.engine === 'sqlite') {
+    const statement = app.db.prepare(text)
+    return (statement.reader ? statement.all(...values) : (statement.run(...values), [])) as T[]
+  }
+  let n = 0
+  return (await app.pg.query(text.replace(/\?/g, () => `$${++n}`), values)).rows as T[]
+}
+
+/** The single value of a one-row, one-column query (a count, a sum), as a number. */
+export async function value (app: FastifyInstance, text: string, ...values: unknown[]): Promise<number> {
+  const [row] = await sql<Record<string, unknown>>(app, text, ...values)
+  return Number(Object.values(row!)[0])
+}
+
 /** Every row of every table: compare two of these to prove a refused request changed nothing. */
-export function snapshot (app: FastifyInstance): Record<string, unknown[]> {
-  const tables = app.db.prepare(
-    "SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name"
-  ).pluck().all() as string[]
-  return Object.fromEntries(tables.map(table => [table, app.db.prepare(`SELECT * FROM "${table}"`).all()]))
+export async function snapshot (app: FastifyInstance): Promise<Record<string, unknown[]>> {
+  const tables = (app.storage.engine === 'sqlite'
+    ? await sql<{ name: string }>(app, "SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")
+    : await sql<{ name: string }>(app, 'SELECT tablename AS name FROM pg_tables WHERE schemaname = current_schema() ORDER BY tablename')
+  ).map(row => row.name)
+  const rows = await Promise.all(tables.map(async table => await sql(app, `SELECT * FROM "${table}" ORDER BY 1`)))
+  return Object.fromEntries(tables.map((table, i) => [table, rows[i]!]))
 }
 
 /** inject, answering status and parsed JSON body. */

@@ -71,7 +71,7 @@ const malformed: Array<[string, string, string]> = [
 t.test('a request Node\'s parser refuses is answered in the error shape, 400 MALFORMED_REQUEST, and the connection closed', async t => {
   const app = await listening(t)
   await call(app, { method: 'POST', url: '/add', payload: canonicalAdds[0] })
-  const before = snapshot(app)
+  const before = await snapshot(app)
   for (const [what, request, reason] of malformed) {
     const res = await sendRaw(app, request)
     t.equal(res.status, 400, what)
@@ -80,7 +80,7 @@ t.test('a request Node\'s parser refuses is answered in the error shape, 400 MAL
     t.equal(Number(res.headers['content-length']), Buffer.byteLength(JSON.stringify(res.body)))
     t.equal(res.headers['content-type'], 'application/json; charset=utf-8')
   }
-  t.strictSame(snapshot(app), before, 'nothing changed')
+  t.strictSame(await snapshot(app), before, 'nothing changed')
 })
 
 t.test('headers or a URL over 16 KiB: 431 HEADERS_TOO_LARGE', async t => {
@@ -152,13 +152,13 @@ t.test('the error shape for any other client error', async t => {
 
 t.test('a connection that ends mid-request is told so, if it still reads', async t => {
   const app = await listening(t)
-  const before = snapshot(app)
+  const before = await snapshot(app)
   const { client, received } = open(app)
   client.end(`POST /add HTTP/1.1\r\nHost: tally\r\n${json}Content-Length: 50\r\n\r\n{"payer"`)
   const res = parse(await received)
   t.equal(res.status, 400)
   t.strictSame(res.body, { statusCode: 400, error: 'Bad Request', message: 'Malformed HTTP request: the connection ended before the request was complete', code: 'MALFORMED_REQUEST' })
-  t.strictSame(snapshot(app), before, 'nothing changed')
+  t.strictSame(await snapshot(app), before, 'nothing changed')
 })
 
 t.test('an HTTP/1.1 request without Host: 400 MALFORMED_REQUEST in the error shape', async t => {
@@ -173,19 +173,19 @@ t.test('an HTTP/1.1 request without Host: 400 MALFORMED_REQUEST in the error sha
 
 t.test('an Expect other than 100-continue: 417 EXPECTATION_FAILED in the error shape', async t => {
   const app = await listening(t)
-  const before = snapshot(app)
+  const before = await snapshot(app)
   const res = await sendRaw(app, `POST /add HTTP/1.1\r\nHost: tally\r\nExpect: 200-ok\r\n${json}Content-Length: 2\r\n\r\n{}`)
   t.equal(res.status, 417)
   t.strictSame(res.body, { statusCode: 417, error: 'Expectation Failed', message: 'The only Expect header tally meets is Expect: 100-continue', code: 'EXPECTATION_FAILED' })
   t.equal(res.headers.connection, 'close')
   const continued = await exchange(app, `POST /add HTTP/1.1\r\nHost: tally\r\nExpect: 100-continue\r\nConnection: close\r\n${json}Content-Length: 2\r\n\r\n{}`)
   t.match(continued, /^HTTP\/1\.1 100 Continue\r\n\r\nHTTP\/1\.1 400 /, '100-continue is met (and then the body judged)')
-  t.strictSame(snapshot(app), before, 'nothing changed')
+  t.strictSame(await snapshot(app), before, 'nothing changed')
 })
 
 t.test('a path parameter over 100 characters: 414 URI_TOO_LONG', async t => {
   const app = await build(t)
-  const before = snapshot(app)
+  const before = await snapshot(app)
   for (const url of [`/users/${'1'.repeat(101)}`, `/api/credits/${'x'.repeat(200)}/add`]) {
     const res = await call(app, { method: url.endsWith('/add') ? 'POST' : 'GET', url, payload: { amount: 1 } })
     t.equal(res.status, 414, url)
@@ -194,13 +194,13 @@ t.test('a path parameter over 100 characters: 414 URI_TOO_LONG', async t => {
     t.equal(res.body.error, 'URI Too Long')
   }
   t.equal((await call(app, { method: 'GET', url: `/users/${'9'.repeat(100)}` })).status, 400, 'at 100 characters: the id is checked as usual')
-  t.strictSame(snapshot(app), before, 'nothing changed')
+  t.strictSame(await snapshot(app), before, 'nothing changed')
 })
 
 t.test('a known path with a method it does not take: 405 METHOD_NOT_ALLOWED with Allow', async t => {
   const app = await build(t)
   await call(app, { method: 'POST', url: '/users', payload: { email: 'ada@example.com', name: 'Ada' } })
-  const before = snapshot(app)
+  const before = await snapshot(app)
   const cases: Array<[string, string, string]> = [
     ['GET', '/add', 'POST'],
     ['PUT', '/add?x=1', 'POST'],
@@ -235,5 +235,5 @@ t.test('a known path with a method it does not take: 405 METHOD_NOT_ALLOWED with
     t.equal(res.body.code, 'ROUTE_NOT_FOUND')
     t.notOk(res.headers.allow)
   }
-  t.strictSame(snapshot(app), before, 'nothing changed')
+  t.strictSame(await snapshot(app), before, 'nothing changed')
 })

@@ -12,14 +12,14 @@ t.test('a repeat with the same key, route and body gets the stored answer and ap
   const first = await keyed(app, 'POST', '/spend', 'spend-1', { points: 5000 })
   t.equal(first.status, 200)
   t.notOk(first.headers['idempotent-replayed'])
-  const after = snapshot(app)
+  const after = await snapshot(app)
   const again = await keyed(app, 'POST', '/spend', 'spend-1', { points: 5000 })
   t.equal(again.status, 200)
   t.equal(again.headers['idempotent-replayed'], 'true')
   t.strictSame(again.body, first.body)
   const stored = app.db.prepare("SELECT key, status FROM idempotency_keys WHERE key = 'spend-1'").get()
   t.strictSame(stored, { key: 'spend-1', status: 200 })
-  t.strictSame(snapshot(app), after, 'the repeat changed nothing')
+  t.strictSame(await snapshot(app), after, 'the repeat changed nothing')
   t.strictSame((await get(app, '/balance')).body, { DANNON: 1000, 'MILLER COORS': 5300, UNILEVER: 0 }, 'spent once')
 })
 
@@ -53,12 +53,12 @@ t.test('every write route honours the key', async t => {
     const url = path.replace('{userId}', '1')
     const first = await keyed(app, method, url, `k${i}`, body)
     t.equal(first.status, status, `${method} ${url}`)
-    const before = snapshot(app)
+    const before = await snapshot(app)
     const repeat = await keyed(app, method, url, `k${i}`, body)
     t.equal(repeat.status, status, `${method} ${url}: the stored status`)
     t.strictSame(repeat.body, first.body, `${method} ${url}: the stored body`)
     t.equal(repeat.headers['idempotent-replayed'], 'true')
-    const { idempotency_keys: _keys, ...data } = snapshot(app)
+    const { idempotency_keys: _keys, ...data } = await snapshot(app)
     const { idempotency_keys: _before, ...dataBefore } = before
     t.strictSame(data, dataBefore, `${method} ${url}: applied once`)
     const badKey = await keyed(app, method, url, 'two words', body)
@@ -87,7 +87,7 @@ t.test('the list above is every write route the API serves, and each declares Id
 t.test('the same key with another route or body is 409 and changes nothing', async t => {
   const app = await build(t)
   await keyed(app, 'POST', '/add', 'k', canonicalAdds[0]!)
-  const before = snapshot(app)
+  const before = await snapshot(app)
   for (const [url, body] of [['/add', canonicalAdds[1]], ['/addTransaction', canonicalAdds[0]], ['/spend', { points: 1 }]] as const) {
     const res = await keyed(app, 'POST', url, 'k', body!)
     t.equal(res.status, 409, url)
@@ -97,7 +97,7 @@ t.test('the same key with another route or body is 409 and changes nothing', asy
   }
   t.equal((await keyed(app, 'POST', '/spend?dry_run=true', 'dry', { points: 1 })).status, 200)
   t.equal((await keyed(app, 'POST', '/spend', 'dry', { points: 1 })).status, 409, 'the query string is part of the request')
-  t.strictSame(snapshot(app), { ...before, idempotency_keys: snapshot(app).idempotency_keys })
+  t.strictSame(await snapshot(app), { ...before, idempotency_keys: (await snapshot(app)).idempotency_keys })
   t.equal(app.db.prepare('SELECT count(*) FROM point_spends').pluck().get(), 0)
 })
 
@@ -114,7 +114,7 @@ t.test('a refused request stores no key, so its retry runs again', async t => {
 
 t.test('keys must be 1 to 255 visible ASCII characters, sent once', async t => {
   const app = await build(t)
-  const before = snapshot(app)
+  const before = await snapshot(app)
   for (const key of ['', ' ', 'has space', 'x'.repeat(256), 'tab\there', 'é']) {
     const res = await call(app, { method: 'POST', url: '/add', headers: { 'idempotency-key': key }, payload: canonicalAdds[0] })
     t.equal(res.status, 400, JSON.stringify(key))
@@ -122,7 +122,7 @@ t.test('keys must be 1 to 255 visible ASCII characters, sent once', async t => {
   }
   const twice = await call(app, { method: 'POST', url: '/add', headers: { 'idempotency-key': ['a', 'b'] }, payload: canonicalAdds[0] })
   t.equal(twice.status, 400, 'two headers')
-  t.strictSame(snapshot(app), before)
+  t.strictSame(await snapshot(app), before)
   t.equal((await keyed(app, 'POST', '/add', 'x'.repeat(255), canonicalAdds[0]!)).status, 200, '255 characters is fine')
   t.equal((await keyed(app, 'POST', '/add', '!~', canonicalAdds[0]!)).status, 200)
 })

@@ -124,7 +124,7 @@ t.test('negative adds', async t => {
     const app = await build(t)
     await post(app, '/add', { payer: 'A', points: 100, timestamp: '2022-01-01T00:00:00Z' })
     await post(app, '/add', { payer: 'B', points: 500, timestamp: '2022-01-01T00:00:00Z' })
-    const before = snapshot(app)
+    const before = await snapshot(app)
     const res = await post(app, '/add', { payer: 'A', points: -101, timestamp: '2022-01-03T00:00:00Z' })
     t.equal(res.status, 400)
     t.strictSame(res.body, {
@@ -135,7 +135,7 @@ t.test('negative adds', async t => {
     })
     const unknown = await post(app, '/add', { payer: 'C', points: -1, timestamp: '2022-01-03T00:00:00Z' })
     t.equal(unknown.body.code, 'INSUFFICIENT_PAYER_POINTS', 'a payer with no points has none to take')
-    t.strictSame(snapshot(app), before)
+    t.strictSame(await snapshot(app), before)
   })
 
   t.test('arriving before older adds: the reduction moves onto the older points', async t => {
@@ -204,7 +204,7 @@ t.test('out-of-order timestamps: a backdated add is spent before newer ones', as
 t.test('over-spend is refused and leaves every balance and lot unchanged', async t => {
   const app = await build(t)
   for (const add of canonicalAdds) await post(app, '/add', add)
-  const before = snapshot(app)
+  const before = await snapshot(app)
   const res = await post(app, '/spend', { points: 11301 })
   t.equal(res.status, 400)
   t.strictSame(res.body, {
@@ -213,7 +213,7 @@ t.test('over-spend is refused and leaves every balance and lot unchanged', async
     message: 'Cannot spend 11301 points: the balance is 11300',
     code: 'INSUFFICIENT_POINTS'
   })
-  t.strictSame(snapshot(app), before)
+  t.strictSame(await snapshot(app), before)
   t.strictSame((await post(app, '/spend', { points: 11300 })).body,
     [{ payer: 'DANNON', points: -1100 }, { payer: 'UNILEVER', points: -200 }, { payer: 'MILLER COORS', points: -10000 }],
     'exactly the total is allowed')
@@ -223,10 +223,10 @@ t.test('over-spend is refused and leaves every balance and lot unchanged', async
 t.test('a dry run answers like the spend and changes nothing', async t => {
   const app = await build(t)
   for (const add of canonicalAdds) await post(app, '/add', add)
-  const before = snapshot(app)
+  const before = await snapshot(app)
   const dry = await post(app, '/spend?dry_run=true', { points: 5000 })
   t.equal(dry.status, 200)
-  t.strictSame(snapshot(app), before, 'nothing changed')
+  t.strictSame(await snapshot(app), before, 'nothing changed')
   const tooMuch = await post(app, '/spend?dry_run=true', { points: 999999 })
   t.equal(tooMuch.body.code, 'INSUFFICIENT_POINTS', 'a dry run is refused like the spend')
   t.strictSame(dry.body, (await post(app, '/spend?dry_run=false', { points: 5000 })).body, 'the real spend gives the same answer')

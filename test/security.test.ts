@@ -42,11 +42,11 @@ t.test('the auth scheme is case-insensitive (RFC 7235); the token is not', async
     t.equal(res.status, 200, `${scheme} <token>`)
     t.notOk(res.headers['www-authenticate'], 'no challenge on success')
   }
-  const before = snapshot(app)
+  const before = await snapshot(app)
   const res = await call(app, { method: 'POST', url: '/add', payload: canonicalAdds[0], headers: { authorization: `bearer ${token.toUpperCase()}` } })
   t.equal(res.status, 401, 'the token itself is compared exactly')
   t.equal(res.headers['www-authenticate'], 'Bearer realm="tally"')
-  t.strictSame(snapshot(app), before, 'nothing changed')
+  t.strictSame(await snapshot(app), before, 'nothing changed')
 })
 
 t.test('a bad API_TOKEN stops start-up without the value in the error', async t => {

@@ -92,13 +92,13 @@ t.test('the docs page lists every route with its contract', async t => {
 t.test('/flushDB exists only with ALLOW_FLUSH=true', async t => {
   const guarded = await build(t, { env: { ALLOW_FLUSH: 'false' } })
   await post(guarded, '/add', canonicalAdds[0])
-  const before = snapshot(guarded)
+  const before = await snapshot(guarded)
   for (const method of ['POST', 'DELETE'] as const) {
     const res = await call(guarded, { method, url: '/flushDB' })
     t.equal(res.status, 404, `${method} is not found`)
     t.equal(res.body.code, 'ROUTE_NOT_FOUND')
   }
-  t.strictSame(snapshot(guarded), before, 'nothing flushed')
+  t.strictSame(await snapshot(guarded), before, 'nothing flushed')
   t.notOk((await get(guarded, '/docs/json')).body.paths['/flushDB'], 'and it is not documented')
 
   const app = await build(t)
@@ -118,7 +118,7 @@ t.test('/flushDB exists only with ALLOW_FLUSH=true', async t => {
     ...state,
     schemaversion: state.schemaversion!.map(row => ({ ...(row as object), run_at: undefined }))
   })
-  t.strictSame(withoutRunAt(snapshot(app)), withoutRunAt(snapshot(fresh)), 'the freshly migrated state')
+  t.strictSame(withoutRunAt(await snapshot(app)), withoutRunAt(await snapshot(fresh)), 'the freshly migrated state')
 })
 
 t.test('data survives closing and reopening the file', async t => {

@@ -12,7 +12,7 @@ const hex = (text: string): string => Buffer.from(text, 'utf8').toString('hex').
 t.test('U+0000 in any stored string is refused with a 400, nothing stored', async t => {
   const app = await build(t)
   await post(app, '/users', { email: 'ada@example.com', name: 'Ada' })
-  const before = snapshot(app)
+  const before = await snapshot(app)
   const cases: Array<[string, string, unknown]> = [
     ['a payer', '/add', { payer: 'DAN\u0000NON', points: 5, timestamp: ts }],
     ['a payer that is only U+0000', '/add', { payer: '\u0000', points: 5, timestamp: ts }],
@@ -37,13 +37,13 @@ t.test('U+0000 in any stored string is refused with a 400, nothing stored', asyn
     'body/payer must not contain U+0000 (NUL): it cannot be stored')
   t.equal((await post(app, '/add', { payer: 'DANNON', points: 5, timestamp: ts, 'x\u0000': 1 })).body.message,
     'a key of body must not contain U+0000 (NUL): it cannot be stored')
-  t.strictSame(snapshot(app), before, 'nothing stored')
+  t.strictSame(await snapshot(app), before, 'nothing stored')
 })
 
 t.test('a lone surrogate in any string is refused with a 400, nothing stored', async t => {
   const app = await build(t)
   await post(app, '/users', { email: 'ada@example.com', name: 'Ada' })
-  const before = snapshot(app)
+  const before = await snapshot(app)
   // As JSON escapes, the only way to send them: the raw bytes are not UTF-8 (next test).
   const cases: Array<[string, string, string]> = [
     ['a high surrogate in a payer', '/add', `{"payer":"DAN\\ud800NON","points":5,"timestamp":"${ts}"}`],
@@ -63,13 +63,13 @@ t.test('a lone surrogate in any string is refused with a 400, nothing stored', a
   }
   const res = await call(app, { method: 'POST', url: '/add', headers: json, payload: `{"payer":"DAN\\ud800NON","points":5,"timestamp":"${ts}"}` })
   t.equal(res.body.message, 'body/payer must not contain a lone surrogate (U+D800 to U+DFFF): it has no UTF-8 form')
-  t.strictSame(snapshot(app), before, 'nothing stored')
+  t.strictSame(await snapshot(app), before, 'nothing stored')
 })
 
 t.test('a body that is not valid UTF-8 is refused with a 400, not repaired', async t => {
   const app = await build(t)
   await post(app, '/users', { email: 'ada@example.com', name: 'Ada' })
-  const before = snapshot(app)
+  const before = await snapshot(app)
   const body = (payer: Buffer) => Buffer.concat([Buffer.from('{"payer":"'), payer, Buffer.from(`","points":5,"timestamp":"${ts}"}`)])
   const cases: Array<[string, string, Buffer]> = [
     ['a byte that is never UTF-8', '/add', body(Buffer.from([0x44, 0xff, 0x4e]))],
@@ -88,12 +88,12 @@ t.test('a body that is not valid UTF-8 is refused with a 400, not repaired', asy
     t.equal(res.body.message, 'The body is not valid UTF-8', what)
     t.strictSame(Object.keys(res.body).sort(), shape, `${what}: the error shape`)
   }
-  t.strictSame(snapshot(app), before, 'nothing stored')
+  t.strictSame(await snapshot(app), before, 'nothing stored')
 })
 
 t.test('a body declared in another charset than UTF-8 is a 415', async t => {
   const app = await build(t)
-  const before = snapshot(app)
+  const before = await snapshot(app)
   const payload = JSON.stringify({ payer: 'DANNON', points: 5, timestamp: ts })
   for (const contentType of [
     'application/json; charset=latin1',
@@ -111,7 +111,7 @@ t.test('a body declared in another charset than UTF-8 is a 415', async t => {
   }
   t.equal((await call(app, { method: 'POST', url: '/add', headers: { 'content-type': 'application/json; charset=latin1' }, payload })).body.message,
     'JSON bodies must be UTF-8; this one declares charset=latin1')
-  t.strictSame(snapshot(app), before, 'nothing stored')
+  t.strictSame(await snapshot(app), before, 'nothing stored')
 
   let points = 0
   for (const contentType of [
@@ -132,7 +132,7 @@ t.test('a body declared in another charset than UTF-8 is a 415', async t => {
 
 t.test('empty, malformed, oversize and __proto__ bodies are answered as before', async t => {
   const app = await build(t)
-  const before = snapshot(app)
+  const before = await snapshot(app)
   const cases: Array<[string, string | Buffer, number, string | undefined]> = [
     ['empty', '', 400, 'EMPTY_BODY'],
     ['malformed', '{"points": 5', 400, 'INVALID_JSON'],
@@ -148,7 +148,7 @@ t.test('empty, malformed, oversize and __proto__ bodies are answered as before',
     if (code !== undefined) t.equal(res.body.code, code, what)
     t.strictSame(Object.keys(res.body).sort(), shape, `${what}: the error shape`)
   }
-  t.strictSame(snapshot(app), before, 'nothing stored')
+  t.strictSame(await snapshot(app), before, 'nothing stored')
   // A byte-order mark before the JSON is allowed, as before.
   const res = await call(app, { method: 'POST', url: '/add', headers: json, payload: `\ufeff${JSON.stringify({ payer: 'DANNON', points: 5, timestamp: ts })}` })
   t.equal(res.status, 200, 'a byte-order mark before the JSON')
@@ -199,7 +199,7 @@ t.test('every valid string round-trips byte for byte: API, table and view', asyn
 
 t.test('lengths count code points, the same in the validator and in SQLite', async t => {
   const app = await build(t)
-  const before = snapshot(app)
+  const before = await snapshot(app)
   // 65 emoji are 65 code points: over the 64 limit, though only 130 UTF-16 units.
   const tooLong = await post(app, '/add', { payer: '😀'.repeat(65), points: 1, timestamp: ts })
   t.equal(tooLong.status, 400)
@@ -208,7 +208,7 @@ t.test('lengths count code points, the same in the validator and in SQLite', asy
   const longName = await post(app, '/users', { email: 'ada@example.com', name: '🐘'.repeat(201) })
   t.equal(longName.status, 400)
   t.equal(longName.body.message, 'body/name must NOT have more than 200 characters')
-  t.strictSame(snapshot(app), before, 'nothing stored')
+  t.strictSame(await snapshot(app), before, 'nothing stored')
 
   // At the limits, in code points: accepted by both.
   const name = `${'🐘'.repeat(198)}e\u0301`

@@ -47,7 +47,7 @@ t.test('ledgers do not leak into each other or into the default ledger', async t
 
 t.test('an unknown user is 404 on every points route and nothing is stored', async t => {
   const app = await twoUsers(t)
-  const before = snapshot(app)
+  const before = await snapshot(app)
   const calls: Array<[string, string, unknown]> = [
     ['POST', '/users/3/points/add', canonicalAdds[0]],
     ['POST', '/users/3/points/spend', { points: 1 }],
@@ -63,7 +63,7 @@ t.test('an unknown user is 404 on every points route and nothing is stored', asy
   t.equal((await get(app, '/users/0/points/balance')).status, 400, 'a bad id is 400')
   t.equal((await post(app, '/users/abc/points/spend', { points: 1 })).status, 400)
   t.equal((await post(app, '/users/1/points/addTransaction', canonicalAdds[0])).status, 404, 'the alias is the default ledger\'s only')
-  t.strictSame(snapshot(app), before)
+  t.strictSame(await snapshot(app), before)
 })
 
 t.test('sqlite3 views show per-user point balances and credit balances', async t => {

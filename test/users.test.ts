@@ -18,18 +18,18 @@ t.test('POST /users creates a user with 0 credits; the first gets id 1', async t
 t.test('an email already taken, in any letter case, is 409 EMAIL_TAKEN and changes nothing', async t => {
   const app = await build(t)
   await post(app, '/users', { email: 'Ada@Example.com', name: 'Ada' })
-  const before = snapshot(app)
+  const before = await snapshot(app)
   for (const email of ['ada@example.com', 'ADA@EXAMPLE.COM', 'Ada@Example.com', 'aDA@eXAMPLE.cOM']) {
     const res = await post(app, '/users', { email, name: 'Someone' })
     t.equal(res.status, 409, email)
     t.strictSame(res.body, { statusCode: 409, error: 'Conflict', message: `The email ${email} is already taken`, code: 'EMAIL_TAKEN' })
   }
-  t.strictSame(snapshot(app), before)
+  t.strictSame(await snapshot(app), before)
 })
 
 t.test('invalid users are 400 and change nothing', async t => {
   const app = await build(t)
-  const before = snapshot(app)
+  const before = await snapshot(app)
   const cases: Array<[string, unknown]> = [
     ['no email', { name: 'A' }],
     ['no name', { email: 'a@example.com' }],
@@ -47,7 +47,7 @@ t.test('invalid users are 400 and change nothing', async t => {
     t.equal(res.status, 400, what)
     t.equal(res.body.code, 'INVALID_REQUEST', what)
   }
-  t.strictSame(snapshot(app), before)
+  t.strictSame(await snapshot(app), before)
 })
 
 t.test('GET /users/:id: 404 for an unknown user, 400 for a bad id', async t => {

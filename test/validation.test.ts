@@ -35,7 +35,7 @@ const badAdds: Array<[string, unknown, string]> = [
 t.test('/add refuses each invalid body with a clear 400 and changes nothing', async t => {
   const app = await build(t)
   await post(app, '/add', ok)
-  const before = snapshot(app)
+  const before = await snapshot(app)
   for (const [what, body, code] of badAdds) {
     const res = await call(app, { method: 'POST', url: '/add', payload: JSON.stringify(body), headers: { 'content-type': 'application/json' } })
     t.equal(res.status, 400, what)
@@ -44,7 +44,7 @@ t.test('/add refuses each invalid body with a clear 400 and changes nothing', as
     t.equal(res.body.error, 'Bad Request', what)
     t.type(res.body.message, 'string', what)
   }
-  t.strictSame(snapshot(app), before, 'nothing changed')
+  t.strictSame(await snapshot(app), before, 'nothing changed')
 })
 
 t.test('/add messages name the field', async t => {
@@ -59,7 +59,7 @@ t.test('/add messages name the field', async t => {
 t.test('/spend refuses each invalid body and query', async t => {
   const app = await build(t)
   await post(app, '/add', ok)
-  const before = snapshot(app)
+  const before = await snapshot(app)
   const cases: Array<[string, string, unknown]> = [
     ['zero', '/spend', { points: 0 }],
     ['negative', '/spend', { points: -5 }],
@@ -76,12 +76,12 @@ t.test('/spend refuses each invalid body and query', async t => {
     t.equal(res.status, 400, what)
     t.equal(res.body.code, 'INVALID_REQUEST', what)
   }
-  t.strictSame(snapshot(app), before, 'nothing changed')
+  t.strictSame(await snapshot(app), before, 'nothing changed')
 })
 
 t.test('bodies that are not JSON objects', async t => {
   const app = await build(t)
-  const before = snapshot(app)
+  const before = await snapshot(app)
   const cases: Array<[string, Record<string, string> | undefined, string | undefined, number, string]> = [
     ['empty body with a JSON content type', { 'content-type': 'application/json' }, '', 400, 'EMPTY_BODY'],
     ['no body at all', undefined, undefined, 400, 'INVALID_REQUEST'],
@@ -98,13 +98,13 @@ t.test('bodies that are not JSON objects', async t => {
       t.strictSame(Object.keys(res.body).sort(), ['code', 'error', 'message', 'statusCode'], `${url}: ${what}: the error shape`)
     }
   }
-  t.strictSame(snapshot(app), before, 'nothing changed')
+  t.strictSame(await snapshot(app), before, 'nothing changed')
 })
 
 t.test('balances may not pass 2^53−1', async t => {
   const app = await build(t)
   t.equal((await post(app, '/add', { ...ok, points: MAX })).status, 200)
-  const before = snapshot(app)
+  const before = await snapshot(app)
   const samePayer = await post(app, '/add', { ...ok, points: 1 })
   t.equal(samePayer.status, 400)
   t.equal(samePayer.body.code, 'BALANCE_TOO_LARGE')
@@ -112,7 +112,7 @@ t.test('balances may not pass 2^53−1', async t => {
   const ledger = await post(app, '/add', { ...ok, payer: 'OTHER', points: 1 })
   t.equal(ledger.body.code, 'BALANCE_TOO_LARGE')
   t.equal(ledger.body.message, 'The resulting balance of the ledger would exceed 9007199254740991')
-  t.strictSame(snapshot(app), before, 'nothing changed')
+  t.strictSame(await snapshot(app), before, 'nothing changed')
   t.strictSame((await post(app, '/spend', { points: MAX })).body, [{ payer: 'DANNON', points: -MAX }], 'the largest spend works')
 })
 

@@ -23,9 +23,9 @@ t.test('PUT /users/:id/alert-profile honours Idempotency-Key', async t => {
   t.strictSame(retry.body, first.body, 'the first answer, replayed')
   t.equal((await get(app, '/users/7/alert-profile')).body.risk, 'low', 'and nothing applied again')
   expectError(t, await keyed(app, 'PUT', '/users/7/alert-profile', 'profile-1', { risk: 'medium' }), 409, 'IDEMPOTENCY_KEY_REUSED')
-  const before = snapshot(app)
+  const before = await snapshot(app)
   expectError(t, await keyed(app, 'PUT', '/users/7/alert-profile', 'bad key', body), 400, 'INVALID_IDEMPOTENCY_KEY')
-  t.strictSame(snapshot(app), before)
+  t.strictSame(await snapshot(app), before)
 })
 
 t.test('/flushDB honours Idempotency-Key: a retry is answered, not erased again', async t => {
@@ -78,10 +78,10 @@ t.test('routes that take no body refuse one; none, or {}, is fine', async t => {
   t.equal((await post(app, `/api/credits/${user.id as number}/add`, { amount: 5 })).status, 200)
   for (const payload of [[1, 2, 3], { a: 1 }, 'x', 7]) {
     for (const [method, url] of [['PATCH', `/api/credits/${user.id as number}/reset`], ['POST', '/flushDB'], ['DELETE', '/flushDB']] as const) {
-      const before = snapshot(app)
+      const before = await snapshot(app)
       const res = await call(app, { method, url, headers: { 'content-type': 'application/json' }, payload: JSON.stringify(payload) })
       expectError(t, res, 400, 'INVALID_REQUEST')
-      t.strictSame(snapshot(app), before, `${method} ${url} with ${JSON.stringify(payload)} changed nothing`)
+      t.strictSame(await snapshot(app), before, `${method} ${url} with ${JSON.stringify(payload)} changed nothing`)
     }
   }
   t.equal((await call(app, { method: 'PATCH', url: `/api/credits/${user.id as number}/reset`, payload: {} })).status, 200)
@@ -136,7 +136,7 @@ t.test('every integer path and query parameter is bounded at 2^53−1', async t 
 
 t.test('a body with a __proto__ key is refused and says why', async t => {
   const app = await build(t)
-  const before = snapshot(app)
+  const before = await snapshot(app)
   for (const payload of [
     '{"payer":"DANNON","points":300,"timestamp":"2022-10-31T10:00:00Z","__proto__":{"x":1}}',
     '{"payer":"DANNON","points":300,"timestamp":"2022-10-31T10:00:00Z","constructor":{"prototype":{"x":1}}}',
@@ -149,7 +149,7 @@ t.test('a body with a __proto__ key is refused and says why', async t => {
   }
   expectError(t, await call(app, { method: 'POST', url: '/add', headers: { 'content-type': 'application/json' }, payload: '{"payer":' }), 400, 'INVALID_JSON')
   expectError(t, await call(app, { method: 'POST', url: '/add', headers: { 'content-type': 'application/json' }, payload: '\uFEFF{"payer":' }), 400, 'INVALID_JSON')
-  t.strictSame(snapshot(app), before)
+  t.strictSame(await snapshot(app), before)
 })
 
 t.test('a dry-run spend is a read: it does not wait for another process\'s write lock', async t => {

@@ -2,7 +2,8 @@ import { join } from 'node:path'
 import t from 'tap'
 import { migrate } from '../src/storage/sqlite/migrate.js'
 import { openDatabase } from '../src/storage/sqlite/open.js'
-import { DatabaseTrouble, WriteQueue } from '../src/storage/sqlite/write-queue.js'
+import { WriteQueue } from '../src/storage/sqlite/write-queue.js'
+import { DatabaseTrouble } from '../src/storage/trouble.js'
 import { tempDir } from './helper.js'
 
 type Db = ReturnType<typeof openDatabase>

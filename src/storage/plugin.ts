@@ -1,3 +1,4 @@
+import type { Pool } from 'pg'
 import type { AlertsStore } from '../alerts/store.js'
 import type { CreditsStore } from '../credits/store.js'
 import type { IdempotencyStore } from '../idempotency/store.js'
@@ -16,5 +17,8 @@ export interface Stores {
 }
 
 declare module 'fastify' {
-  interface FastifyInstance extends Stores {}
+  interface FastifyInstance extends Stores {
+    /** PostgreSQL only: the pool, for PostgreSQL's own tests and tools. */
+    pg: Pool
+  }
 }

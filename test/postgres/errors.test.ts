@@ -6,7 +6,7 @@ import errors from '../../src/errors.js'
 import { pgTrouble } from '../../src/storage/postgres/errors.js'
 import { createPool } from '../../src/storage/postgres/pool.js'
 import { PgTransactions } from '../../src/storage/postgres/transaction.js'
-import { DatabaseTrouble } from '../../src/storage/sqlite/write-queue.js'
+import { DatabaseTrouble } from '../../src/storage/trouble.js'
 import { freshPostgres, usingPGlite } from '../postgres.js'
 
 // PostgreSQL's trouble, answered as SQLite's is: 503 STORAGE_UNAVAILABLE when the server cannot

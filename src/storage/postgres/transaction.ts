@@ -3,6 +3,9 @@ import type pg from 'pg'
 
 export type Isolation = 'read_committed' | 'serializable'
 
+// Read-only work runs in one snapshot (REPEATABLE READ) when writes are READ COMMITTED.
+const levels = { read_committed: 'READ COMMITTED', repeatable_read: 'REPEATABLE READ', serializable: 'SERIALIZABLE' }
+
 /** The one connection a transaction runs on. */
 export interface PgTx {
   /** Runs `text` (a constant: each distinct text is prepared once per connection) and answers its rows. */
@@ -51,9 +54,9 @@ export class PgTransactions {
   readonly #beginReadOnly: string
   readonly #maxAttempts: number
 
-  constructor (pool: pg.Pool, isolation: Isolation, options: { maxAttempts?: number } = {}) {
+  constructor (pool: pg.Pool, isolation: Isolation | 'repeatable_read', options: { maxAttempts?: number } = {}) {
     this.#pool = pool
-    this.#begin = `BEGIN ISOLATION LEVEL ${isolation === 'serializable' ? 'SERIALIZABLE' : 'READ COMMITTED'}`
+    this.#begin = `BEGIN ISOLATION LEVEL ${levels[isolation]}`
     this.#beginReadOnly = `${this.#begin} READ ONLY`
     this.#maxAttempts = Math.max(1, options.maxAttempts ?? 10)
   }

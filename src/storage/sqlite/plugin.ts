@@ -8,7 +8,8 @@ import type { Stores } from '../plugin.js'
 import { migrate } from './migrate.js'
 import { openDatabase, type Db } from './open.js'
 import { SqliteStorage } from './storage.js'
-import { DatabaseTrouble, WriteQueue } from './write-queue.js'
+import { DatabaseTrouble } from '../trouble.js'
+import { WriteQueue } from './write-queue.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
