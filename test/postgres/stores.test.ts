@@ -349,3 +349,34 @@ t.test('alerts: a deposit window totalling past 2^53 cents is summed exactly, as
   }
   t.strictSame(last, { ok: [{ code: 123, details: { window_start: 0, window_end: 11, deposits: 11, total: '99999999999999.91', limit: '9999999999999.99' } }] })
 })
+
+t.test('idempotency: a purge of more keys than one batch deletes them all, as on SQLite', async t => {
+  const e = await engines(t)
+  const insert = "INSERT INTO idempotency_keys (key, fingerprint, status, body, created_at) VALUES ($key, 'f', 200, '{}', '2024-01-01T00:00:00.000Z')"
+  const keys = Array.from({ length: 2500 }, (_, i) => `old-${i}`)
+  const remember = e.db.prepare(insert.replace('$key', '?'))
+  e.db.transaction(() => { for (const key of keys) remember.run(key) })()
+  await e.pool.query(insert.replace('$key', 'unnest($1::text[])'), [keys])
+  const sqlite = new SqliteIdempotency(e.db, e.now, 24)
+  const postgres = new PgIdempotency(e.now, 24)
+  t.strictSame(await same('purge', () => e.sqlite(sqlite.purge()), async () => await e.postgres(postgres.purge())), { ok: 2500 })
+  t.equal((await e.pool.query('SELECT count(*)::int AS n FROM idempotency_keys')).rows[0].n, 0)
+})
+
+t.test('idempotency: a key purged between the claim and the read is claimed again', async t => {
+  // Only a race makes this happen: the key expires and a purge takes it in between. Staged here
+  // with a transaction that answers as the database would then.
+  const keyed = { key: 'k', fingerprint: 'f', status: 201, serialize: (result: unknown) => JSON.stringify(result) }
+  const heard: string[] = []
+  const answers: unknown[][] = [[], [], [{ key: 'k' }], []]
+  const tx = {
+    query: async (text: string): Promise<any[]> => {
+      heard.push(text.split(' ')[0]!)
+      return answers.shift()!
+    }
+  }
+  let runs = 0
+  const outcome = await new PgIdempotency(() => new Date(), 24).once(tx, keyed, async () => ({ run: ++runs }))
+  t.strictSame(outcome, { replayed: false, status: 201, body: '{"run":1}' })
+  t.strictSame(heard, ['INSERT', 'SELECT', 'INSERT', 'UPDATE'], 'claimed, found nothing, claimed again, answered')
+})
