@@ -1,5 +1,5 @@
 import t from 'tap'
-import { mask, replayReadme } from './readme-session.js'
+import { mask, replayReadme } from '../readme-session.js'
 
 // README.md is one session (see test/readme-session.ts): every `$ ` command of every fenced block,
 // in order, against one fresh `npm start`. Each must print what the README shows; only the times

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { build, call, post, snapshot } from './helper.js'
+import { build, call, post, snapshot } from '../helper.js'
 
 const ok = { payer: 'DANNON', points: 300, timestamp: '2022-10-31T10:00:00Z' }
 const MAX = Number.MAX_SAFE_INTEGER

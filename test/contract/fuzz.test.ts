@@ -1,6 +1,6 @@
 import fc from 'fast-check'
 import t from 'tap'
-import { build, call, canonicalAdds, snapshot } from './helper.js'
+import { build, call, canonicalAdds, snapshot } from '../helper.js'
 
 // npm run test:fuzz. Malformed and hostile requests for every route: every answer is a 4xx
 // with the error shape, never a 5xx, and the database is exactly as it was afterwards.

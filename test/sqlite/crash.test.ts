@@ -1,9 +1,9 @@
 import { join } from 'node:path'
 import t from 'tap'
-import { checkInvariants } from '../src/storage/sqlite/check.js'
-import { openDatabase } from '../src/storage/sqlite/open.js'
-import { tempDir } from './helper.js'
-import { startServer } from './process.js'
+import { checkInvariants } from '../../src/storage/sqlite/check.js'
+import { openDatabase } from '../../src/storage/sqlite/open.js'
+import { tempDir } from '../helper.js'
+import { startServer } from '../process.js'
 
 // npm run test:crash. The real server on a temp file takes concurrent adds, spends, credit
 // changes and events over HTTP; it is killed with SIGKILL at a random moment and restarted.

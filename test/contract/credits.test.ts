@@ -1,6 +1,6 @@
 import fc from 'fast-check'
 import t from 'tap'
-import { build, call, get, post, snapshot } from './helper.js'
+import { build, call, get, post, snapshot } from '../helper.js'
 
 let clock = new Date('2026-11-22T09:00:00.000Z')
 const now = () => clock

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { build, call, get, post, snapshot } from './helper.js'
+import { build, call, get, post, snapshot } from '../helper.js'
 
 // Issue 10, item 4: every string tally stores is kept exactly as sent, or refused with a 400.
 

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { build, canonicalAdds, get, post, snapshot } from './helper.js'
+import { build, canonicalAdds, get, post, snapshot } from '../helper.js'
 
 const canonicalSpend = [
   { payer: 'DANNON', points: -100 },

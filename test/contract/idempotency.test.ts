@@ -1,6 +1,6 @@
 import t from 'tap'
-import { sqliteWork } from '../src/storage/work.js'
-import { build, call, canonicalAdds, get, snapshot } from './helper.js'
+import { sqliteWork } from '../../src/storage/work.js'
+import { build, call, canonicalAdds, get, snapshot } from '../helper.js'
 
 type App = Awaited<ReturnType<typeof build>>
 const keyed = async (app: App, method: 'POST' | 'PUT' | 'PATCH' | 'DELETE', url: string, key: string, payload?: object) =>

@@ -2,10 +2,10 @@ import { connect, type Socket } from 'node:net'
 import { join } from 'node:path'
 import type { FastifyInstance } from 'fastify'
 import t from 'tap'
-import { buildApp } from '../src/app.js'
-import { loadConfig } from '../src/config.js'
-import { clientErrorBody } from '../src/http/protocol-errors.js'
-import { build, call, canonicalAdds, snapshot, tempDir } from './helper.js'
+import { buildApp } from '../../src/app.js'
+import { loadConfig } from '../../src/config.js'
+import { clientErrorBody } from '../../src/http/protocol-errors.js'
+import { build, call, canonicalAdds, snapshot, tempDir } from '../helper.js'
 
 interface RawAnswer { status: number, headers: Record<string, string>, body: any, text: string }
 

@@ -1,7 +1,7 @@
 import fc from 'fast-check'
 import t from 'tap'
 import type { FastifyInstance } from 'fastify'
-import { build, call, canonicalAdds, expectError, get, post, snapshot } from './helper.js'
+import { build, call, canonicalAdds, expectError, get, post, snapshot } from '../helper.js'
 
 // POST /add/batch and /users/:id/points/add/batch: up to 10 000 adds, stored in order, all or none.
 

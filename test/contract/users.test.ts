@@ -1,5 +1,5 @@
 import t from 'tap'
-import { build, get, post, snapshot } from './helper.js'
+import { build, get, post, snapshot } from '../helper.js'
 
 const now = () => new Date('2026-11-22T09:00:00.000Z')
 

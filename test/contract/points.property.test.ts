@@ -1,8 +1,8 @@
 import fc from 'fast-check'
 import t from 'tap'
-import { checkInvariants } from '../src/storage/sqlite/check.js'
-import { PointsModel } from './reference/points-model.js'
-import { build, get, post } from './helper.js'
+import { checkInvariants } from '../../src/storage/sqlite/check.js'
+import { PointsModel } from '../reference/points-model.js'
+import { build, get, post } from '../helper.js'
 
 // Few payers and few distinct times, so ties, backdating and negative adds collide often.
 const payer = fc.constantFrom('DANNON', 'UNILEVER', 'MILLER COORS')

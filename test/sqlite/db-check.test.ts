@@ -1,9 +1,9 @@
 import { join } from 'node:path'
 import t from 'tap'
-import { checkInvariants } from '../src/storage/sqlite/check.js'
-import { openDatabase } from '../src/storage/sqlite/open.js'
-import { build, call, canonicalAdds, tempDir } from './helper.js'
-import { runCommand } from './process.js'
+import { checkInvariants } from '../../src/storage/sqlite/check.js'
+import { openDatabase } from '../../src/storage/sqlite/open.js'
+import { build, call, canonicalAdds, tempDir } from '../helper.js'
+import { runCommand } from '../process.js'
 
 // A file with every kind of row: users, credits, lots, spends, negative adds and their moves.
 async function populated (t: Parameters<typeof build>[0]): Promise<string> {

@@ -1,9 +1,9 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
-import { openDatabase } from '../src/storage/sqlite/open.js'
-import { tempDir } from './helper.js'
-import { runCommand, startServer } from './process.js'
+import { openDatabase } from '../../src/storage/sqlite/open.js'
+import { tempDir } from '../helper.js'
+import { runCommand, startServer } from '../process.js'
 
 t.test('npm run db:backup takes a consistent copy while the service writes: it passes db:check and holds every write acknowledged before it began', async t => {
   const dir = tempDir(t)

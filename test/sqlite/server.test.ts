@@ -2,9 +2,9 @@ import { existsSync, writeFileSync } from 'node:fs'
 import { connect, createServer, type Socket } from 'node:net'
 import { join } from 'node:path'
 import t from 'tap'
-import { openDatabase } from '../src/storage/sqlite/open.js'
-import { tempDir } from './helper.js'
-import { startServer } from './process.js'
+import { openDatabase } from '../../src/storage/sqlite/open.js'
+import { tempDir } from '../helper.js'
+import { startServer } from '../process.js'
 
 t.test('starts, serves, and on SIGTERM finishes what it answered and closes the file cleanly', async t => {
   const dbPath = join(tempDir(t), 'app.db')

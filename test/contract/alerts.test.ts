@@ -1,9 +1,9 @@
 import fc from 'fast-check'
 import t from 'tap'
-import { type IncomingEvent, evaluate, tiers } from '../src/alerts/rules.js'
-import { formatCents, toCents } from '../src/money.js'
-import { plainCodes, type ModelEvent } from './reference/alerts-model.js'
-import { build, call, get, post, snapshot } from './helper.js'
+import { type IncomingEvent, evaluate, tiers } from '../../src/alerts/rules.js'
+import { formatCents, toCents } from '../../src/money.js'
+import { plainCodes, type ModelEvent } from '../reference/alerts-model.js'
+import { build, call, get, post, snapshot } from '../helper.js'
 
 type App = Awaited<ReturnType<typeof build>>
 const event = async (app: App, type: 'deposit' | 'withdraw', amount: string, time: number, userId = 1) =>

@@ -1,6 +1,6 @@
 import t from 'tap'
-import { build, call, canonicalAdds, get, snapshot } from './helper.js'
-import { startServer } from './process.js'
+import { build, call, canonicalAdds, get, snapshot } from '../helper.js'
+import { startServer } from '../process.js'
 
 const token = 'test-token-0123456789'
 

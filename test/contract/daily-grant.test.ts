@@ -1,11 +1,11 @@
 import { join } from 'node:path'
 import t from 'tap'
-import { utcDay } from '../src/credits/daily-grant.js'
-import { SqliteCredits } from '../src/credits/sqlite.js'
-import { migrate } from '../src/storage/sqlite/migrate.js'
-import { openDatabase } from '../src/storage/sqlite/open.js'
-import { build, get, post, tempDir } from './helper.js'
-import { runCommand } from './process.js'
+import { utcDay } from '../../src/credits/daily-grant.js'
+import { SqliteCredits } from '../../src/credits/sqlite.js'
+import { migrate } from '../../src/storage/sqlite/migrate.js'
+import { openDatabase } from '../../src/storage/sqlite/open.js'
+import { build, get, post, tempDir } from '../helper.js'
+import { runCommand } from '../process.js'
 
 const on = { DAILY_CREDITS_ENABLED: 'true' }
 const at = (iso: string) => () => new Date(iso)

@@ -1,7 +1,7 @@
 import Database from 'better-sqlite3'
 import t from 'tap'
-import { resetDatabase } from '../src/storage/sqlite/reset.js'
-import { build, call, canonicalAdds, expectError, get, post, snapshot } from './helper.js'
+import { resetDatabase } from '../../src/storage/sqlite/reset.js'
+import { build, call, canonicalAdds, expectError, get, post, snapshot } from '../helper.js'
 
 // One write path: every write route, PUT and PATCH and /flushDB included, runs through the group
 // commit with the Idempotency-Key record (src/idempotency/reply.ts).

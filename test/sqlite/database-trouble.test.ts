@@ -1,10 +1,10 @@
 import { Writable } from 'node:stream'
 import { join } from 'node:path'
 import t from 'tap'
-import { buildApp } from '../src/app.js'
-import { loadConfig } from '../src/config.js'
-import { openDatabase } from '../src/storage/sqlite/open.js'
-import { call, get, post, snapshot, tempDir } from './helper.js'
+import { buildApp } from '../../src/app.js'
+import { loadConfig } from '../../src/config.js'
+import { openDatabase } from '../../src/storage/sqlite/open.js'
+import { call, get, post, snapshot, tempDir } from '../helper.js'
 
 // What a user sees when the trouble is on our side: the disk is full, or another process holds
 // the write lock. Writes are answered 503 with a code and nothing changed, the log says so once,

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { build, canonicalAdds, get, post, snapshot } from './helper.js'
+import { build, canonicalAdds, get, post, snapshot } from '../helper.js'
 
 async function twoUsers (t: Parameters<typeof build>[0]) {
   const app = await build(t)

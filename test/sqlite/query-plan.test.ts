@@ -1,13 +1,13 @@
 import { readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
-import { alertsSql } from '../src/alerts/sqlite.js'
-import { creditsSql } from '../src/credits/sqlite.js'
-import { checks } from '../src/storage/sqlite/check.js'
-import { idempotencySql } from '../src/idempotency/sqlite.js'
-import { pointsSql } from '../src/points/sqlite.js'
-import { usersSql } from '../src/users/sqlite.js'
-import { build } from './helper.js'
+import { alertsSql } from '../../src/alerts/sqlite.js'
+import { creditsSql } from '../../src/credits/sqlite.js'
+import { checks } from '../../src/storage/sqlite/check.js'
+import { idempotencySql } from '../../src/idempotency/sqlite.js'
+import { pointsSql } from '../../src/points/sqlite.js'
+import { usersSql } from '../../src/users/sqlite.js'
+import { build } from '../helper.js'
 
 // Cost must follow the rows a request touches, not the size of history: every statement goes
 // through an index, and the spend, negative-add and balance reads use the ones made for them.
@@ -68,7 +68,7 @@ const paramsOf = (sql: string) => sql.includes('?')
   : Object.fromEntries([...sql.matchAll(/@(\w+)/g)].map(([, name]) => [name!, values[name!] ?? 1]))
 
 t.test('every statement in src/ is known to this test', async t => {
-  const src = new URL('../src/', import.meta.url).pathname
+  const src = new URL('../../src/', import.meta.url).pathname
   // PostgreSQL's statements have no SQLite plan to check.
   const files = readdirSync(src, { recursive: true, encoding: 'utf8' }).filter(f => f.endsWith('.ts') && !f.startsWith('storage/postgres/'))
   const literal = /(['"`])((?:SELECT|INSERT|UPDATE|DELETE|WITH|REPLACE)\s(?:(?!\1)[^\\]|\\.)*)\1/g

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { build, get, post } from './helper.js'
+import { build, get, post } from '../helper.js'
 
 // Issue 10, item 5: the deposit window's total is exact and never overflows, however many
 // deposits of the largest amount one user has in it.

@@ -1,10 +1,10 @@
 import { join } from 'node:path'
 import t from 'tap'
-import { migrate } from '../src/storage/sqlite/migrate.js'
-import { openDatabase } from '../src/storage/sqlite/open.js'
-import { WriteQueue } from '../src/storage/sqlite/write-queue.js'
-import { DatabaseTrouble } from '../src/storage/trouble.js'
-import { tempDir } from './helper.js'
+import { migrate } from '../../src/storage/sqlite/migrate.js'
+import { openDatabase } from '../../src/storage/sqlite/open.js'
+import { WriteQueue } from '../../src/storage/sqlite/write-queue.js'
+import { DatabaseTrouble } from '../../src/storage/trouble.js'
+import { tempDir } from '../helper.js'
 
 type Db = ReturnType<typeof openDatabase>
 

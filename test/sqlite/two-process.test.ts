@@ -1,9 +1,9 @@
 import { join } from 'node:path'
 import t from 'tap'
-import { checkInvariants } from '../src/storage/sqlite/check.js'
-import { openDatabase } from '../src/storage/sqlite/open.js'
-import { tempDir } from './helper.js'
-import { startServer } from './process.js'
+import { checkInvariants } from '../../src/storage/sqlite/check.js'
+import { openDatabase } from '../../src/storage/sqlite/open.js'
+import { tempDir } from '../helper.js'
+import { startServer } from '../process.js'
 
 // Two servers on one DB_PATH take concurrent spends and credit deductions. Writes take the lock
 // up front (IMMEDIATE) and wait for it (busy timeout): the total drawn never exceeds what was
