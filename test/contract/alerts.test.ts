@@ -3,7 +3,7 @@ import t from 'tap'
 import { type IncomingEvent, evaluate, tiers } from '../../src/alerts/rules.js'
 import { formatCents, toCents } from '../../src/money.js'
 import { plainCodes, type ModelEvent } from '../reference/alerts-model.js'
-import { build, call, get, post, snapshot } from '../helper.js'
+import { build, call, get, post, snapshot, sql } from '../helper.js'
 
 type App = Awaited<ReturnType<typeof build>>
 const event = async (app: App, type: 'deposit' | 'withdraw', amount: string, time: number, userId = 1) =>
@@ -226,9 +226,9 @@ t.test('history: events with their codes, alerts with their figures, newest firs
   t.strictSame((await get(app, '/alerts?code=30')).body.items[0].details, { consecutive_withdrawals: 3, threshold: 3 })
   t.strictSame((await get(app, '/alerts?limit=3')).body.next_cursor, 2)
   for (const bad of ['code=31', 'user_id=0', 'code=abc', 'other=1']) t.equal((await get(app, `/alerts?${bad}`)).status, 400, bad)
-  const summary = app.db.prepare('SELECT user_id, code, alerts FROM alert_summary').all()
+  const summary = await sql(app, 'SELECT user_id, code, alerts FROM alert_summary ORDER BY user_id, code')
   t.strictSame(summary, [{ user_id: 1, code: 30, alerts: 1 }, { user_id: 1, code: 1100, alerts: 2 }, { user_id: 2, code: 1100, alerts: 1 }])
-  t.strictSame(app.db.prepare('SELECT alert_id, amount FROM alert_details WHERE code = 1100 ORDER BY alert_id').all(),
+  t.strictSame(await sql(app, 'SELECT alert_id, amount FROM alert_details WHERE code = 1100 ORDER BY alert_id'),
     [{ alert_id: 1, amount: '150.00' }, { alert_id: 2, amount: '150.00' }, { alert_id: 4, amount: '101.00' }])
 })
 

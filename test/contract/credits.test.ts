@@ -1,6 +1,6 @@
 import fc from 'fast-check'
 import t from 'tap'
-import { build, call, get, post, snapshot } from '../helper.js'
+import { build, call, get, post, snapshot, value } from '../helper.js'
 
 let clock = new Date('2026-11-22T09:00:00.000Z')
 const now = () => clock
@@ -100,8 +100,8 @@ t.test('after any sequence of changes the balance equals the sum of its history 
       if (res.status === 200 && res.body.credits !== expected) return false
     }
     const { credits } = (await get(app, '/api/credits/1')).body
-    const sum = app.db.prepare('SELECT coalesce(sum(delta), 0) FROM credit_entries WHERE user_id = 1').pluck().get()
-    const last = app.db.prepare('SELECT balance_after FROM credit_entries WHERE user_id = 1 ORDER BY id DESC LIMIT 1').pluck().get() ?? 0
+    const sum = await value(app, 'SELECT coalesce(sum(delta), 0) FROM credit_entries WHERE user_id = 1')
+    const last = await value(app, 'SELECT coalesce((SELECT balance_after FROM credit_entries WHERE user_id = 1 ORDER BY id DESC LIMIT 1), 0)')
     return credits === expected && sum === credits && last === credits
   }), { numRuns: 100 })
   t.pass('the balance always equals the sum of its history')

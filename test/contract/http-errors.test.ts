@@ -1,11 +1,10 @@
 import { connect, type Socket } from 'node:net'
-import { join } from 'node:path'
 import type { FastifyInstance } from 'fastify'
 import t from 'tap'
 import { buildApp } from '../../src/app.js'
 import { loadConfig } from '../../src/config.js'
 import { clientErrorBody } from '../../src/http/protocol-errors.js'
-import { build, call, canonicalAdds, snapshot, tempDir } from '../helper.js'
+import { build, call, canonicalAdds, freshDatabase, snapshot } from '../helper.js'
 
 interface RawAnswer { status: number, headers: Record<string, string>, body: any, text: string }
 
@@ -109,7 +108,7 @@ t.test('a request that does not arrive in time: 408 REQUEST_TIMEOUT', async t =>
 })
 
 t.test('nothing is written to a socket that is gone, or after a response has begun', async t => {
-  const app = buildApp(loadConfig({ DB_PATH: join(tempDir(t), 'app.db'), DAILY_CREDITS_ENABLED: 'false' }), { logger: false })
+  const app = buildApp(loadConfig({ ...await freshDatabase(t), DAILY_CREDITS_ENABLED: 'false' }), { logger: false })
   t.teardown(() => app.close())
   // A route that sends its headers at once and the rest later, as a reply sent before its body arrived.
   let release = (): void => {}

@@ -1,6 +1,5 @@
 import t from 'tap'
-import { sqliteWork } from '../../src/storage/work.js'
-import { build, call, canonicalAdds, get, snapshot } from '../helper.js'
+import { build, call, canonicalAdds, get, snapshot, sql, value, workOf } from '../helper.js'
 
 type App = Awaited<ReturnType<typeof build>>
 const keyed = async (app: App, method: 'POST' | 'PUT' | 'PATCH' | 'DELETE', url: string, key: string, payload?: object) =>
@@ -17,8 +16,8 @@ t.test('a repeat with the same key, route and body gets the stored answer and ap
   t.equal(again.status, 200)
   t.equal(again.headers['idempotent-replayed'], 'true')
   t.strictSame(again.body, first.body)
-  const stored = app.db.prepare("SELECT key, status FROM idempotency_keys WHERE key = 'spend-1'").get()
-  t.strictSame(stored, { key: 'spend-1', status: 200 })
+  const stored = await sql(app, "SELECT key, status FROM idempotency_keys WHERE key = 'spend-1'")
+  t.strictSame(stored, [{ key: 'spend-1', status: 200 }])
   t.strictSame(await snapshot(app), after, 'the repeat changed nothing')
   t.strictSame((await get(app, '/balance')).body, { DANNON: 1000, 'MILLER COORS': 5300, UNILEVER: 0 }, 'spent once')
 })
@@ -44,7 +43,7 @@ const writes: Write[] = [
   ['POST', '/event', { type: 'withdraw', amount: '500', user_id: 1, time: 5 }, 200],
   ['PUT', '/users/{userId}/alert-profile', { risk: 'high', overrides: { velocity_count: 9, withdrawal_limit: '20.00' } }, 200]
 ]
-// /flushDB erases what the others build: test/write-path.test.ts replays it on its own.
+// /flushDB erases what the others build: test/contract/write-path.test.ts replays it on its own.
 const flushes = ['POST /flushDB', 'DELETE /flushDB']
 
 t.test('every write route honours the key', async t => {
@@ -98,14 +97,14 @@ t.test('the same key with another route or body is 409 and changes nothing', asy
   t.equal((await keyed(app, 'POST', '/spend?dry_run=true', 'dry', { points: 1 })).status, 200)
   t.equal((await keyed(app, 'POST', '/spend', 'dry', { points: 1 })).status, 409, 'the query string is part of the request')
   t.strictSame(await snapshot(app), { ...before, idempotency_keys: (await snapshot(app)).idempotency_keys })
-  t.equal(app.db.prepare('SELECT count(*) FROM point_spends').pluck().get(), 0)
+  t.equal(await value(app, 'SELECT count(*) FROM point_spends'), 0)
 })
 
 t.test('a refused request stores no key, so its retry runs again', async t => {
   const app = await build(t)
   const refused = await keyed(app, 'POST', '/spend', 'retry-me', { points: 100 })
   t.equal(refused.body.code, 'INSUFFICIENT_POINTS')
-  t.equal(app.db.prepare('SELECT count(*) FROM idempotency_keys').pluck().get(), 0)
+  t.equal(await value(app, 'SELECT count(*) FROM idempotency_keys'), 0)
   await call(app, { method: 'POST', url: '/add', payload: { ...canonicalAdds[0], points: 100 } })
   const retried = await keyed(app, 'POST', '/spend', 'retry-me', { points: 100 })
   t.equal(retried.status, 200)
@@ -142,7 +141,7 @@ t.test('keys are kept IDEMPOTENCY_TTL_HOURS, then purged; an expired key is a ne
   t.equal((await app.storage.write(app.idempotency.purge())), 1, '"newer" (01:59:59) is past the TTL; "old" was stored again at 02:00:01')
   clock = new Date('2026-11-22T04:00:02Z')
   t.equal((await app.storage.write(app.idempotency.purge())), 1)
-  t.equal(app.db.prepare('SELECT count(*) FROM idempotency_keys').pluck().get(), 0)
+  t.equal(await value(app, 'SELECT count(*) FROM idempotency_keys'), 0)
   t.equal((await app.storage.write(app.idempotency.purge())), 0)
 })
 
@@ -155,15 +154,15 @@ t.test('concurrent duplicates of one keyed spend apply once', async t => {
   t.strictSame((await get(app, '/balance')).body, { DANNON: 990 })
 })
 
-t.test('the hourly purge goes through the write queue, and a purge that fails is logged, not thrown', async t => {
+t.test('the hourly purge is a write like any other, and a purge that fails is logged, not thrown', async t => {
   const app = await build(t)
   const logged: unknown[] = []
   app.log.error = ((obj: unknown, msg: unknown) => { logged.push([obj, msg]) }) as typeof app.log.error
   let purged = 0
-  app.idempotency.purge = () => sqliteWork(() => { purged++; return 0 })
+  app.idempotency.purge = () => workOf(app, () => { purged++; return 0 })
   await app.purgeExpiredKeys()
   t.equal(purged, 1)
-  app.idempotency.purge = () => sqliteWork(() => { throw Object.assign(new Error('database or disk is full'), { code: 'SQLITE_FULL' }) })
+  app.idempotency.purge = () => workOf(app, () => { throw new Error('the disk is full') })
   await app.purgeExpiredKeys()
-  t.match(logged, [[{ err: { code: 'SQLITE_FULL' } }, 'purging expired idempotency keys failed']])
+  t.match(logged, [[{ err: { message: 'the disk is full' } }, 'purging expired idempotency keys failed']])
 })

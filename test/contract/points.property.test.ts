@@ -1,8 +1,7 @@
 import fc from 'fast-check'
 import t from 'tap'
-import { checkInvariants } from '../../src/storage/sqlite/check.js'
 import { PointsModel } from '../reference/points-model.js'
-import { build, get, post } from '../helper.js'
+import { build, get, invariants, post, sql } from '../helper.js'
 
 // Few payers and few distinct times, so ties, backdating and negative adds collide often.
 const payer = fc.constantFrom('DANNON', 'UNILEVER', 'MILLER COORS')
@@ -42,15 +41,15 @@ t.test('random adds and spends agree with the in-memory reference model', async 
       }
     }
     // Every lot holds what the model says.
-    const lots = app.db.prepare('SELECT transaction_id, payer, remaining, adjusted, points FROM point_lots').all() as
-      Array<{ transaction_id: number, payer: string, remaining: number, adjusted: number, points: number }>
+    const lots = await sql<{ transaction_id: number, payer: string, remaining: number, adjusted: number, points: number }>(app,
+      'SELECT transaction_id, payer, remaining, adjusted, points FROM point_lots')
     const remaining = model.remaining()
     for (const lot of lots) {
       if (lot.remaining !== remaining.get(lot.transaction_id)) throw new Error(`lot ${lot.transaction_id}: ${lot.remaining} vs ${remaining.get(lot.transaction_id)}`)
       if (lot.remaining < 0 || lot.adjusted < 0 || lot.remaining + lot.adjusted > lot.points) throw new Error(`lot ${lot.transaction_id} out of bounds`)
     }
     // And every invariant db:check knows: balances and the ledger total against the lots, draws, bounds.
-    const problems = checkInvariants(app.db)
+    const problems = await invariants(app)
     if (problems.length > 0) throw new Error(`invariants broken: ${problems.join('; ')}`)
     return true
   }), { numRuns: 400 })

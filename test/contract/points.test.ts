@@ -1,5 +1,5 @@
 import t from 'tap'
-import { build, canonicalAdds, get, post, snapshot } from '../helper.js'
+import { build, canonicalAdds, get, post, snapshot, sql } from '../helper.js'
 
 const canonicalSpend = [
   { payer: 'DANNON', points: -100 },
@@ -32,7 +32,7 @@ t.test('the canonical example, in the issue\'s arrival order, gives the same res
   const history = await get(app, '/transactions')
   const negative = history.body.items.find((item: { points: number }) => item.points === -200)
   t.strictSame(negative.drawn_from, [{ transaction_id: 5, payer: 'DANNON', timestamp: '2022-10-31T10:00:00Z', points: 200 }])
-  const moves = app.db.prepare('SELECT lot_id, points, cause_id FROM point_adjustment_draws ORDER BY id').all()
+  const moves = await sql(app, 'SELECT lot_id, points, cause_id FROM point_adjustment_draws ORDER BY id')
   t.strictSame(moves, [
     { lot_id: 1, points: 200, cause_id: 3 },
     { lot_id: 1, points: -200, cause_id: 5 },
@@ -106,7 +106,7 @@ t.test('negative adds', async t => {
     t.equal(res.status, 200)
     t.same(res.body, { id: 4, payer: 'A', points: -150, timestamp: '2022-01-03T00:00:00Z' })
     t.strictSame((await get(app, '/balance')).body, { A: 50, B: 50 })
-    const remaining = app.db.prepare('SELECT transaction_id, remaining FROM point_lots ORDER BY transaction_id').all()
+    const remaining = await sql(app, 'SELECT transaction_id, remaining FROM point_lots ORDER BY transaction_id')
     t.strictSame(remaining, [{ transaction_id: 1, remaining: 50 }, { transaction_id: 2, remaining: 0 }, { transaction_id: 3, remaining: 50 }])
     t.strictSame((await post(app, '/spend', { points: 100 })).body, [{ payer: 'B', points: -50 }, { payer: 'A', points: -50 }])
   })
@@ -148,7 +148,7 @@ t.test('negative adds', async t => {
     await post(app, '/add', { payer: 'B', points: 10, timestamp: '2021-01-01T00:00:00Z' })
     // An add newer than the drawn lot takes over nothing either.
     await post(app, '/add', { payer: 'A', points: 5, timestamp: '2022-02-01T00:00:00Z' })
-    const lots = app.db.prepare('SELECT transaction_id, remaining, adjusted FROM point_lots ORDER BY transaction_id').all()
+    const lots = await sql(app, 'SELECT transaction_id, remaining, adjusted FROM point_lots ORDER BY transaction_id')
     t.strictSame(lots, [
       { transaction_id: 1, remaining: 80, adjusted: 20 },
       { transaction_id: 3, remaining: 0, adjusted: 40 },
@@ -166,7 +166,7 @@ t.test('negative adds', async t => {
     await post(app, '/add', { payer: 'A', points: -15, timestamp: '2022-01-21T00:00:00Z' })
     await post(app, '/add', { payer: 'A', points: 8, timestamp: '2022-01-01T00:00:00Z' })
     // The −15 drew 10 from #1 and 5 from #2; the backdated 8 takes over #2's 5, then 3 of #1's.
-    const lots = app.db.prepare('SELECT transaction_id, remaining, adjusted FROM point_lots ORDER BY transaction_id').all()
+    const lots = await sql(app, 'SELECT transaction_id, remaining, adjusted FROM point_lots ORDER BY transaction_id')
     t.strictSame(lots, [
       { transaction_id: 1, remaining: 3, adjusted: 7 },
       { transaction_id: 2, remaining: 10, adjusted: 0 },

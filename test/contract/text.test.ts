@@ -1,5 +1,5 @@
 import t from 'tap'
-import { build, call, get, post, snapshot } from '../helper.js'
+import { build, call, get, post, snapshot, sql } from '../helper.js'
 
 // Issue 10, item 4: every string tally stores is kept exactly as sent, or refused with a 400.
 
@@ -7,7 +7,9 @@ const ts = '2022-10-31T10:00:00Z'
 const json = { 'content-type': 'application/json' }
 const shape = ['code', 'error', 'message', 'statusCode']
 
-const hex = (text: string): string => Buffer.from(text, 'utf8').toString('hex').toUpperCase()
+/** A string's UTF-8 bytes, and its code points: what octet_length() and length() say of it stored. */
+const bytes = (text: string): number => Buffer.byteLength(text, 'utf8')
+const codePoints = (text: string): number => [...text].length
 
 t.test('U+0000 in any stored string is refused with a 400, nothing stored', async t => {
   const app = await build(t)
@@ -154,7 +156,7 @@ t.test('empty, malformed, oversize and __proto__ bodies are answered as before',
   t.equal(res.status, 200, 'a byte-order mark before the JSON')
 })
 
-// Strings that are valid and awkward: each must come back exactly, in the API and the file.
+// Strings that are valid and awkward: each must come back exactly, in the API and the database.
 const awkward = [
   '😀'.repeat(64), // 64 code points, 128 UTF-16 units, 256 bytes: at the limit
   '👩‍👩‍👧‍👦 family', // a ZWJ sequence
@@ -183,13 +185,16 @@ t.test('every valid string round-trips byte for byte: API, table and view', asyn
   const transactions = (await get(app, '/transactions?limit=500')).body.items as Array<{ payer: string }>
   t.strictSame(transactions.map(item => item.payer).reverse(), awkward, '/transactions')
 
-  // The bytes in the file are the UTF-8 of what was sent, in the table and in the view.
-  const stored = app.db.prepare('SELECT hex(payer) AS bytes, length(payer) AS length FROM point_transactions ORDER BY id').all() as Array<{ bytes: string, length: number }>
-  t.strictSame(stored.map(row => row.bytes), awkward.map(hex), 'point_transactions holds the UTF-8 bytes')
-  t.strictSame(stored.map(row => row.length), awkward.map(payer => [...payer].length), 'SQLite counts code points, as the schema does')
-  const view = app.db.prepare('SELECT payer, hex(payer) AS bytes FROM point_balances').all() as Array<{ payer: string, bytes: string }>
-  t.strictSame(view.map(row => row.payer).sort(), [...awkward].sort(), 'the point_balances view reads them back')
-  t.strictSame(view.map(row => row.bytes).sort(), awkward.map(hex).sort(), 'the view holds the UTF-8 bytes')
+  // The database holds exactly what was sent, as UTF-8, in the table and in the view.
+  const stored = await sql<{ payer: string, bytes: number, length: number }>(app,
+    'SELECT payer, octet_length(payer) AS bytes, length(payer) AS length FROM point_transactions ORDER BY id')
+  t.strictSame(stored.map(row => row.payer), awkward, 'point_transactions reads back every payer exactly')
+  t.strictSame(stored.map(row => row.bytes), awkward.map(bytes), 'as the UTF-8 bytes sent')
+  t.strictSame(stored.map(row => row.length), awkward.map(codePoints), 'the database counts code points, as the schema does')
+  const view = await sql<{ payer: string, bytes: number }>(app, 'SELECT payer, octet_length(payer) AS bytes FROM point_balances ORDER BY payer')
+  t.strictSame(view.map(row => row.payer), [...awkward].sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b))),
+    'the point_balances view reads them back, in byte order')
+  t.strictSame(view.map(row => row.bytes).sort(), awkward.map(bytes).sort(), 'the view holds the UTF-8 bytes')
 
   // The same payer sent again is the same payer: a spend takes from it by name.
   t.equal((await post(app, '/add', { payer: awkward[0], points: 100, timestamp: '2022-10-30T10:00:00Z' })).status, 200)
@@ -197,7 +202,7 @@ t.test('every valid string round-trips byte for byte: API, table and view', asyn
   t.strictSame(spend.body, [{ payer: awkward[0], points: -101 }], 'the oldest lots are the emoji payer\'s')
 })
 
-t.test('lengths count code points, the same in the validator and in SQLite', async t => {
+t.test('lengths count code points, the same in the validator and in the database', async t => {
   const app = await build(t)
   const before = await snapshot(app)
   // 65 emoji are 65 code points: over the 64 limit, though only 130 UTF-16 units.
@@ -217,10 +222,10 @@ t.test('lengths count code points, the same in the validator and in SQLite', asy
   t.equal(user.body.name, name)
   t.equal((await get(app, '/users/1')).body.name, name, 'GET /users/:id')
   t.equal((await get(app, '/users')).body.items[0].name, name, 'GET /users')
-  t.strictSame(app.db.prepare('SELECT hex(name) AS bytes, length(name) AS length FROM users').get(), { bytes: hex(name), length: 200 })
+  t.strictSame(await sql(app, 'SELECT name, octet_length(name) AS bytes, length(name) AS length FROM users'), [{ name, bytes: bytes(name), length: 200 }])
   const own = await post(app, '/users/1/points/add', { payer: '😀'.repeat(64), points: 7, timestamp: ts })
   t.equal(own.status, 200)
   t.strictSame((await get(app, '/users/1/points/balance')).body, { ['😀'.repeat(64)]: 7 })
-  const view = app.db.prepare('SELECT payer, email FROM point_balances WHERE ledger_id = 1').get()
-  t.strictSame(view, { payer: '😀'.repeat(64), email: 'ada@example.com' }, 'the point_balances view, with the user')
+  const view = await sql(app, 'SELECT payer, email FROM point_balances WHERE ledger_id = 1')
+  t.strictSame(view, [{ payer: '😀'.repeat(64), email: 'ada@example.com' }], 'the point_balances view, with the user')
 })

@@ -1,10 +1,8 @@
-import Database from 'better-sqlite3'
 import t from 'tap'
-import { resetDatabase } from '../../src/storage/sqlite/reset.js'
 import { build, call, canonicalAdds, expectError, get, post, snapshot } from '../helper.js'
 
-// One write path: every write route, PUT and PATCH and /flushDB included, runs through the group
-// commit with the Idempotency-Key record (src/idempotency/reply.ts).
+// One write path: every write route, PUT and PATCH and /flushDB included, runs in the engine's
+// transaction with the Idempotency-Key record (src/http/write-path.ts).
 
 const keyed = async (app: Awaited<ReturnType<typeof build>>, method: 'POST' | 'PUT' | 'PATCH' | 'DELETE', url: string, key: string, payload?: unknown) =>
   await call(app, { method, url, headers: { 'idempotency-key': key }, ...(payload !== undefined && { payload: payload as object }) })
@@ -40,23 +38,6 @@ t.test('/flushDB honours Idempotency-Key: a retry is answered, not erased again'
   t.equal(retry.headers['idempotent-replayed'], 'true')
   t.strictSame((await get(app, '/balance')).body, { DANNON: 300 }, 'the add after the flush is still there')
   expectError(t, await keyed(app, 'DELETE', '/flushDB', 'flush-1'), 409, 'IDEMPOTENCY_KEY_REUSED')
-})
-
-t.test('a flush leaves the foreign-key checks of the writes after it in its batch as they were', async t => {
-  const app = await build(t)
-  t.equal((await post(app, '/users', { email: 'ada@example.com', name: 'Ada' })).status, 201)
-  const orphan = app.db.prepare("INSERT INTO credit_entries (user_id, kind, delta, balance_after, created_at) VALUES (99, 'add', 1, 1, '2026-11-22T00:00:00.000Z')")
-  // Queued in one turn of the event loop: one batch, one transaction, a savepoint each.
-  const [flush, broken, create] = await Promise.allSettled([
-    app.writes.run(() => { resetDatabase(app.db) }),
-    app.writes.run(() => orphan.run()),
-    app.storage.write(app.users.create('bob@example.com', 'Bob'))
-  ])
-  t.equal(flush.status, 'fulfilled', 'the flush committed')
-  t.match(broken, { status: 'rejected', reason: { code: 'SQLITE_CONSTRAINT_FOREIGNKEY' } }, 'the broken write failed on its own')
-  t.match(create, { status: 'fulfilled', value: { id: 1, email: 'bob@example.com' } })
-  t.strictSame((await get(app, '/users')).body.items.map((u: { email: string }) => u.email), ['bob@example.com'])
-  t.equal(app.db.prepare('SELECT count(*) FROM credit_entries').pluck().get(), 0)
 })
 
 t.test('the fingerprint is of the body\'s content, not the order of its keys', async t => {
@@ -150,27 +131,6 @@ t.test('a body with a __proto__ key is refused and says why', async t => {
   expectError(t, await call(app, { method: 'POST', url: '/add', headers: { 'content-type': 'application/json' }, payload: '{"payer":' }), 400, 'INVALID_JSON')
   expectError(t, await call(app, { method: 'POST', url: '/add', headers: { 'content-type': 'application/json' }, payload: '\uFEFF{"payer":' }), 400, 'INVALID_JSON')
   t.strictSame(await snapshot(app), before)
-})
-
-t.test('a dry-run spend is a read: it does not wait for another process\'s write lock', async t => {
-  const app = await build(t)
-  t.equal((await post(app, '/add', canonicalAdds[0])).status, 200)
-  const other = new Database(app.db.name)
-  t.teardown(() => { if (other.inTransaction) other.exec('ROLLBACK'); other.close() })
-  other.exec('BEGIN IMMEDIATE')
-  const asked = Date.now()
-  const res = await post(app, '/spend?dry_run=true', { points: 100 })
-  t.equal(res.status, 200)
-  t.strictSame(res.body, [{ payer: 'DANNON', points: -100 }])
-  t.ok(Date.now() - asked < 1000, 'answered while the lock is held')
-  other.exec('ROLLBACK')
-  t.strictSame((await get(app, '/balance')).body, { DANNON: 300 }, 'and nothing changed')
-  // With a key, a dry run's answer is stored like any keyed request's, through the write path.
-  const keyed = await call(app, { method: 'POST', url: '/spend?dry_run=true', headers: { 'idempotency-key': 'dry' }, payload: { points: 100 } })
-  t.strictSame(keyed.body, [{ payer: 'DANNON', points: -100 }])
-  const again = await call(app, { method: 'POST', url: '/spend?dry_run=true', headers: { 'idempotency-key': 'dry' }, payload: { points: 100 } })
-  t.equal(again.headers['idempotent-replayed'], 'true')
-  t.strictSame((await get(app, '/balance')).body, { DANNON: 300 })
 })
 
 t.test('a body nested past the stack with an escape in it is refused as what it is', async t => {

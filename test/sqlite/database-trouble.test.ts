@@ -4,7 +4,7 @@ import t from 'tap'
 import { buildApp } from '../../src/app.js'
 import { loadConfig } from '../../src/config.js'
 import { openDatabase } from '../../src/storage/sqlite/open.js'
-import { call, get, post, snapshot, tempDir } from '../helper.js'
+import { call, expectError, get, post, snapshot, tempDir } from '../helper.js'
 
 // What a user sees when the trouble is on our side: the disk is full, or another process holds
 // the write lock. Writes are answered 503 with a code and nothing changed, the log says so once,
@@ -138,4 +138,16 @@ t.test('a write that waits 5 s for the lock is 503 DATABASE_BUSY, nothing change
     'database trouble: requests are answered 503 DATABASE_BUSY until it clears',
     'database trouble cleared: writes commit again'
   ])
+})
+
+t.test('a batch that meets a full disk is 503 STORAGE_UNAVAILABLE, not a refusal, and stores nothing', async t => {
+  const { app } = await start(t)
+  t.equal((await post(app, '/add', add(300))).status, 200)
+  app.db.pragma(`max_page_count = ${app.db.pragma('page_count', { simple: true }) as number}`)
+  const before = await snapshot(app)
+  const adds = Array.from({ length: 2000 }, (_, i) => ({ payer: `PAYER ${i}`, points: 1, timestamp: '2022-11-01T00:00:00Z' }))
+  const res = await post(app, '/add/batch', { adds })
+  expectError(t, res, 503, 'STORAGE_UNAVAILABLE')
+  t.notOk('index' in res.body, 'no add was at fault')
+  t.strictSame(await snapshot(app), before, 'nothing changed')
 })
