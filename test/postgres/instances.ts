@@ -180,7 +180,7 @@ if (missing !== undefined) {
         t.strictSame(users.filter(u => u.today !== 1 || u.grants !== u.entries), [], 'every user: one grant today, one credit entry per grant')
         const { rows: runs } = await db.query<{ trigger: string, n: number, users: number }>(
           'SELECT trigger, count(*)::int AS n, sum(users_credited)::int AS users FROM daily_grant_runs GROUP BY trigger ORDER BY trigger')
-        t.match(runs, [{ trigger: 'command', n: 3 }, { trigger: 'startup', n: 1 }], 'three commands; of three start-up catch-ups, one ran (the others found its run)')
+        t.strictSame(runs.map(r => [r.trigger, r.n]), [['command', 3], ['startup', 1]], 'three commands; of three start-up catch-ups, one ran (the others found its run)')
         t.equal(sum(runs.map(r => r.users)), users.length, 'the runs granted as many users as there are grants')
       })
 
