@@ -8,6 +8,7 @@ import alertsRoutes from './alerts/routes.js'
 import type { Config } from './config.js'
 import dailyGrant from './credits/daily-grant.js'
 import creditsRoutes from './credits/routes.js'
+import postgresStorage from './storage/postgres/plugin.js'
 import sqliteStorage from './storage/sqlite/plugin.js'
 import keyPurge from './idempotency/purge.js'
 import errors, { errorBody, toErrorBody } from './errors.js'
@@ -100,7 +101,11 @@ export function buildApp (config: Config, options: AppOptions = {}): FastifyInst
   })
   // One engine: PostgreSQL when DATABASE_URL is set, else the SQLite file at DB_PATH.
   const stores = { now, eventTimeUnit: config.eventTimeUnit, idempotencyTtlHours: config.idempotencyTtlHours }
-  app.register(sqliteStorage, { ...stores, dbPath: config.dbPath, synchronous: config.dbSynchronous })
+  if (config.databaseUrl !== undefined) {
+    app.register(postgresStorage, { ...stores, url: config.databaseUrl, poolSize: config.pgPoolSize, isolation: config.pgIsolation })
+  } else {
+    app.register(sqliteStorage, { ...stores, dbPath: config.dbPath, synchronous: config.dbSynchronous })
+  }
   app.register(keyPurge)
   if (config.dailyCredits.enabled) app.register(dailyGrant, { amount: config.dailyCredits.amount, now })
 

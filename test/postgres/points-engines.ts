@@ -1,0 +1,101 @@
+import { join } from 'node:path'
+import type pg from 'pg'
+import { PgPoints } from '../../src/points/postgres.js'
+import { SqlitePoints } from '../../src/points/sqlite.js'
+import type { PointsStore } from '../../src/points/store.js'
+import { migratePostgres } from '../../src/storage/postgres/migrate.js'
+import { createPool } from '../../src/storage/postgres/pool.js'
+import { PgTransactions, type Isolation } from '../../src/storage/postgres/transaction.js'
+import { migrate } from '../../src/storage/sqlite/migrate.js'
+import { openDatabase, type Db } from '../../src/storage/sqlite/open.js'
+import type { Work } from '../../src/storage/work.js'
+import { freshPostgres } from '../postgres.js'
+
+// The points store on each engine, fresh, for tests that hold them side by side. Each engine's
+// writes run as its storage runs them: SQLite's synchronously in an IMMEDIATE transaction,
+// PostgreSQL's in a PgTransactions transaction.
+
+interface Teardown { teardown: (fn: () => unknown) => void }
+
+export interface Engine {
+  points: PointsStore
+  /** Runs a write of `points` in one transaction of its engine. */
+  write: <R>(work: Work<R>) => Promise<R>
+  /** Creates user `id`, whose ledger is ledger `id`. */
+  createUser: (id: number) => Promise<void>
+}
+
+const USER = 'INSERT INTO users (id, email, email_key, name, credits, created_at, credits_updated_at) VALUES '
+
+export async function sqliteEngine (dir: string, name: string, now: () => Date): Promise<Engine & { db: Db }> {
+  const db = openDatabase(join(dir, `${name}.db`))
+  await migrate(db)
+  const tx = db.transaction((run: () => unknown) => run())
+  return {
+    db,
+    points: new SqlitePoints(db, now),
+    write: async work => {
+      if (work.engine !== 'sqlite') throw new Error('a PostgreSQL work given to SQLite')
+      return tx.immediate(work.run) as ReturnType<typeof work.run>
+    },
+    createUser: async id => {
+      db.prepare(`${USER}(?, ?, ?, 'User', 0, ?, ?)`).run(id, `u${id}@example.com`, `u${id}@example.com`, now().toISOString(), now().toISOString())
+    }
+  }
+}
+
+export interface PgEngine extends Engine {
+  pool: pg.Pool
+  transactions: PgTransactions
+}
+
+/** A fresh schema, migrated, and a pool on it: both gone when `t` ends. */
+export async function pgEngine (t: Teardown, now: () => Date, options: { size?: number, isolation?: Isolation, maxAttempts?: number } = {}): Promise<PgEngine> {
+  const { url, poolSize } = await freshPostgres(t)
+  const pool = createPool({ url, size: options.size ?? poolSize })
+  t.teardown(() => pool.end())
+  await migratePostgres(pool)
+  const transactions = new PgTransactions(pool, options.isolation ?? 'read_committed', { maxAttempts: options.maxAttempts ?? 10 })
+  return {
+    pool,
+    transactions,
+    points: new PgPoints(transactions, now),
+    write: async work => {
+      if (work.engine !== 'postgres') throw new Error('a SQLite work given to PostgreSQL')
+      return await transactions.run(work.run)
+    },
+    createUser: async id => {
+      await pool.query(`${USER}($1, $2, $2, 'User', 0, $3, $3)`, [id, `u${id}@example.com`, now().toISOString()])
+    }
+  }
+}
+
+/** What a call answered, or the domain error it refused with; anything else (a bug) throws. */
+export async function outcome (call: () => Promise<unknown>): Promise<unknown> {
+  try {
+    return { ok: await call() }
+  } catch (err) {
+    const { statusCode, code, message, index } = err as { statusCode?: number, code: string, message: string, index?: number }
+    if (statusCode === undefined) throw err
+    return { statusCode, code, message, ...(index !== undefined && { index }) }
+  }
+}
+
+/** Every page of a ledger's history, at page size `limit`, and its balances: what a client can read. */
+export async function history (points: PointsStore, ledgerId: number, limit: number): Promise<unknown> {
+  const pages = async (list: PointsStore['listTransactions'] | PointsStore['listSpends']): Promise<unknown[]> => {
+    const all: unknown[] = []
+    let cursor: number | undefined
+    for (;;) {
+      const page = await list.call(points, ledgerId, { cursor, limit })
+      all.push(page)
+      if (page.next_cursor === null) return all
+      cursor = page.next_cursor
+    }
+  }
+  return {
+    balances: await outcome(async () => await points.balances(ledgerId)),
+    transactions: await outcome(async () => await pages(points.listTransactions)),
+    spends: await outcome(async () => await pages(points.listSpends))
+  }
+}
