@@ -1,6 +1,6 @@
 import { readdirSync } from 'node:fs'
 import t from 'tap'
-import { checkPool, ensureBuilt, freshDatabase, killAll, launchTally, missingServer, request, runDist, stopTally, type Answer, type Tally } from './cluster.js'
+import { checkPool, ensureBuilt, freshDatabase, killAll, launchTally, missingServer, request, runDist, shuffled, stopTally, type Answer, type Tally } from './cluster.js'
 
 // npm run test:instances (TEST_DATABASE_URL: a real server). Three tally processes start at the
 // same moment on one empty database, then take at once, spread round-robin over the three: spends
@@ -11,7 +11,7 @@ import { checkPool, ensureBuilt, freshDatabase, killAll, launchTally, missingSer
 // Run in both isolation modes.
 
 const DAILY = 5
-const START = 1000 // four payers of 250 on the default ledger
+const START = 600 // four payers of 150 on the default ledger
 const KEYED_POINTS = 50
 const KEYED_CREDITS = 7
 const GRANTED_USERS = 12
@@ -54,7 +54,8 @@ if (missing !== undefined) {
       const db = checkPool(url, fn => { t.teardown(fn) })
       const migrations = readdirSync(new URL('../../migrations/postgres', import.meta.url)).filter(f => f.endsWith('.sql')).sort()
       const { rows: versions } = await db.query<{ version: number }>('SELECT version FROM schemaversion ORDER BY version')
-      t.strictSame(versions.map(v => v.version), migrations.map(f => Number(f.split('.')[0])), 'migrated once: one schemaversion row per migration')
+      // Version 0 is postgrator's own first row.
+      t.strictSame(versions.map(v => v.version), [0, ...migrations.map(f => Number(f.split('.')[0]))], 'migrated once: one schemaversion row per migration')
 
       // Set up through the first instance: points on the default ledger, users (1 takes the
       // deducts, 2 the events), credits.
@@ -66,33 +67,54 @@ if (missing !== undefined) {
       }
       t.equal((await request(one.url, 'POST', '/api/credits/1/add', { amount: 100 })).status, 200)
 
-      // Everything at once, round-robin over the three.
+      // A client as the API asks: a 503 DATABASE_BUSY changed nothing and is sent again. On
+      // SERIALIZABLE, a transaction that lost its retries to conflicts on one hot row ends so.
+      let busy = 0
+      const send = async (url: string, path: string, body: object, headers?: Record<string, string>): Promise<Answer> => {
+        for (let attempt = 1; ; attempt++) {
+          const answer = await request(url, 'POST', path, body, headers)
+          if (answer.status !== 503 || answer.body?.code !== 'DATABASE_BUSY' || attempt === 20) return answer
+          busy++
+          await new Promise(resolve => setTimeout(resolve, 10 * attempt))
+        }
+      }
+
+      // Everything at once, round-robin over the three, the kinds of request mixed in a random order.
+      const began = Date.now()
       const daily = [runDist('cli/credits-daily.js', env), runDist('cli/credits-daily.js', env)]
-      const spendAsks = Array.from({ length: 240 }, (_, i) => 1 + (i % 11))
-      const deductAsks = Array.from({ length: 180 }, (_, i) => 1 + (i % 4))
+      const spendAsks = Array.from({ length: 150 }, (_, i) => 1 + (i % 11))
+      const deductAsks = Array.from({ length: 120 }, (_, i) => 1 + (i % 4))
       const emails = ['race0@example.com', 'race1@example.com', 'race2@example.com', 'race3@example.com']
       // Six lanes, two per instance, each sending its events in time order, at different paces:
       // times repeat within and across lanes, and a slower lane falls behind the user's last event.
-      const lanes = Array.from({ length: 6 }, (_, lane) => Array.from({ length: 25 }, (_, i) => ({
+      const lanes = Array.from({ length: 6 }, (_, lane) => Array.from({ length: 20 }, (_, i) => ({
         time: Math.floor(i * (lane + 3) / 4), amount: 10_000 + lane * 100 + i
       })))
-      const [spends, deducts, keyedAdds, keyedCredits, signups, events] = await Promise.all([
-        Promise.all(spendAsks.map(async (points, i) => await request(at(i), 'POST', '/spend', { points }))),
-        Promise.all(deductAsks.map(async (amount, i) => await request(at(i), 'POST', '/api/credits/1/deduct', { amount }))),
-        Promise.all(Array.from({ length: 12 }, async (_, i) => await request(at(i), 'POST', '/add',
+      const spends: Answer[] = []
+      const deducts: Answer[] = []
+      const keyedAdds: Answer[] = []
+      const keyedCredits: Answer[] = []
+      const signups: Array<{ email: string, cased: string, answer: Answer }> = []
+      const events: Array<{ amount: number, time: number, answer: Answer }> = []
+      const jobs: Array<() => Promise<unknown>> = [
+        ...spendAsks.map((points, i) => async () => { spends[i] = await send(at(i), '/spend', { points }) }),
+        ...deductAsks.map((amount, i) => async () => { deducts[i] = await send(at(i), '/api/credits/1/deduct', { amount }) }),
+        ...Array.from({ length: 12 }, (_, i) => async () => keyedAdds.push(await send(at(i), '/add',
           { payer: 'KEYED', points: KEYED_POINTS, timestamp: '2022-02-01T00:00:00Z' }, { 'idempotency-key': `add-${isolation}` }))),
-        Promise.all(Array.from({ length: 12 }, async (_, i) => await request(at(i), 'POST', '/api/credits/1/add',
+        ...Array.from({ length: 12 }, (_, i) => async () => keyedCredits.push(await send(at(i), '/api/credits/1/add',
           { amount: KEYED_CREDITS }, { 'idempotency-key': `credit-${isolation}` }))),
-        Promise.all(emails.flatMap(email => casings(email).map(async (cased, i) =>
-          ({ email, cased, answer: await request(at(i), 'POST', '/users', { email: cased, name: 'Racer' }) })))),
-        Promise.all(lanes.map(async (lane, l) => {
-          const answers: Array<{ amount: number, time: number, answer: Answer }> = []
+        ...emails.flatMap(email => casings(email).map((cased, i) => async () =>
+          signups.push({ email, cased, answer: await send(at(i), '/users', { email: cased, name: 'Racer' }) }))),
+        ...lanes.map((lane, l) => async () => {
           for (const { time, amount } of lane) {
-            answers.push({ time, amount, answer: await request(at(l), 'POST', '/event', { type: 'deposit', amount: cents(amount), user_id: EVENT_USER, time }) })
+            events.push({ time, amount, answer: await send(at(l), '/event', { type: 'deposit', amount: cents(amount), user_id: EVENT_USER, time }) })
           }
-          return answers
-        })).then(lanes => lanes.flat())
-      ])
+        })
+      ]
+      await Promise.all(shuffled(jobs).map(async job => await job()))
+      t.comment(`${spends.length + deducts.length + keyedAdds.length + keyedCredits.length + signups.length + events.length} requests at once took ${Date.now() - began} ms; ${busy} DATABASE_BUSY answers sent again`)
+      // READ COMMITTED waits for row locks and never retries: nothing should have been busy.
+      if (isolation === 'read_committed') t.equal(busy, 0, 'no DATABASE_BUSY under READ COMMITTED')
       const commands = await Promise.all(daily.map(async c => await c.exited))
       t.strictSame(commands.map(c => c.code), [0, 0], 'both credits:daily commands ran while the instances served')
       // A last grant, alone: it grants whoever the others could not have seen (users created since).
@@ -167,7 +189,7 @@ if (missing !== undefined) {
         t.strictSame(backwards, [], 'in id (commit) order, times never go back')
         const accepted = events.filter(e => e.answer.status === 200)
         t.strictSame(sorted(rows.map(r => r.amount)), sorted(accepted.map(e => e.amount)), `the ${accepted.length} accepted events, and only they, are stored`)
-        t.ok(accepted.length >= 25, `events were accepted: ${accepted.length} of ${events.length}`)
+        t.ok(accepted.length >= 20, `events were accepted: ${accepted.length} of ${events.length}`)
       })
 
       await t.test('each user is granted once that day', async t => {
