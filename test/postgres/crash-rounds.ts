@@ -78,6 +78,9 @@ if (missing !== undefined) {
 
     const sent = new Map<string, Sent>()
     const acked = new Map<string, Acked>()
+    // Sent to an instance that died before answering: committed or not, as the database says.
+    const unanswered = new Set<string>()
+    let committedUnanswered = 0
     const fiveHundreds: string[] = []
     const broken: string[] = []
     let held = 0
@@ -92,6 +95,7 @@ if (missing !== undefined) {
         try {
           answer = await request(instances[slot]!.url, 'POST', path, body, { 'idempotency-key': key })
         } catch {
+          unanswered.add(key)
           await sleep(20) // killed (or not back yet): this one was not acknowledged
           continue
         }
@@ -125,6 +129,7 @@ if (missing !== undefined) {
         // Committed (acknowledged or not: the server may have died before answering) is exactly
         // the keys stored, each with its work; balances are what those writes make them.
         const committed = [...keys.keys()].map(key => sent.get(key)).filter(write => write !== undefined)
+        committedUnanswered = [...keys.keys()].filter(key => unanswered.has(key)).length
         const expected = { ledgers: new Map<number, number>(), credits: new Map<number, number>(), adds: 0, spends: 0, entries: 0, events: 0 }
         const bump = (map: Map<number, number>, id: number, by: number) => map.set(id, (map.get(id) ?? 0) + by)
         for (const write of committed) {
@@ -193,7 +198,8 @@ if (missing !== undefined) {
     const line = `pg crash rounds: ${held}/${ROUNDS} held`
     t.comment(line)
     process.stdout.write(`${line}\n`)
-    t.comment(`${acked.size} acknowledged of ${sent.size} sent writes checked after every round`)
+    t.comment(`${acked.size} acknowledged of ${sent.size} sent writes checked after every round; ` +
+      `${unanswered.size} sent to an instance as it died, ${committedUnanswered} of them committed`)
     t.strictSame(broken, [], 'every round held')
     t.strictSame(fiveHundreds, [], 'no 5xx reached a client')
     t.ok(acked.size > ROUNDS * 20, `load was real: ${acked.size} acknowledged writes`)
