@@ -51,8 +51,7 @@ async function engines (t: Test): Promise<Engines> {
   t.teardown(() => pool.end())
   await migratePostgres(pool)
   const transactions = new PgTransactions(pool, 'read_committed')
-  const tables = (await pool.query<{ name: string }>(
-    "SELECT tablename AS name FROM pg_tables WHERE schemaname = current_schema() AND tablename <> 'schemaversion'")).rows
+  const reset = await emptying(pool)
   const clock = { ms: Date.parse('2024-03-01T23:59:58.000Z') }
   const run = db.transaction((work: () => unknown) => work())
   return {
@@ -63,12 +62,30 @@ async function engines (t: Test): Promise<Engines> {
     now: () => new Date(clock.ms),
     reset: async () => {
       resetDatabase(db)
-      await pool.query(`TRUNCATE ${tables.map(table => table.name).join(', ')} RESTART IDENTITY`)
+      await pool.query(reset)
       clock.ms = Date.parse('2024-03-01T23:59:58.000Z')
     },
     sqlite: work => run.immediate(work.run) as never,
     postgres: async work => await transactions.run(work.run)
   }
+}
+
+// Children before parents. DELETE and a restart of the ids, not TRUNCATE: on a server that
+// makes new files for every table, ten times slower on tables this small.
+const deleteOrder = ['point_spend_draws', 'point_adjustment_draws', 'point_lots', 'point_spends', 'point_transactions',
+  'payer_balances', 'ledger_totals', 'alerts', 'events', 'alert_states', 'alert_profiles', 'credit_entries', 'daily_grants',
+  'daily_grant_runs', 'users', 'idempotency_keys']
+
+/** The SQL that empties every table of the schema and restarts its ids. */
+async function emptying (pool: pg.Pool): Promise<string> {
+  const tables = (await pool.query<{ name: string }>(
+    "SELECT tablename AS name FROM pg_tables WHERE schemaname = current_schema() AND tablename <> 'schemaversion' ORDER BY tablename")).rows.map(row => row.name)
+  const unknown = tables.filter(table => !deleteOrder.includes(table))
+  if (unknown.length > 0) throw new Error(`add ${unknown.join(', ')} to deleteOrder`)
+  const sequences = (await pool.query<{ name: string }>(
+    'SELECT pg_get_serial_sequence(quote_ident(table_name), column_name) AS name FROM information_schema.columns ' +
+    "WHERE table_schema = current_schema() AND is_identity = 'YES'")).rows.map(row => row.name)
+  return [...deleteOrder.map(table => `DELETE FROM ${table}`), ...sequences.map(sequence => `ALTER SEQUENCE ${sequence} RESTART`)].join(';\n')
 }
 
 type Answer = { ok: unknown } | { refused: { statusCode: unknown, code: unknown, message: unknown } }
