@@ -10,6 +10,7 @@ import { migrate } from '../../src/storage/sqlite/migrate.js'
 import { openDatabase } from '../../src/storage/sqlite/open.js'
 import { tempDir } from '../helper.js'
 import { freshPostgres } from '../postgres.js'
+import { runCommand } from '../process.js'
 
 async function migratedPool (t: Test): Promise<pg.Pool> {
   const { url, poolSize } = await freshPostgres(t)
@@ -95,4 +96,26 @@ t.test('a connection that breaks while checking fails the check, not the process
   pool.once('acquire', client => { client.connection.stream.destroy() })
   await t.rejects(checkInvariantsPostgres(pool), /Connection terminated|not queryable/)
   t.strictSame(await checkInvariantsPostgres(pool), [])
+})
+
+t.test('npm run db:check with DATABASE_URL: exit 0 on a sound database, 1 and the problems on a broken one', async t => {
+  const { url, poolSize } = await freshPostgres(t)
+  const pool = createPool({ url, size: poolSize })
+  t.teardown(() => pool.end())
+  await migratePostgres(pool)
+  const where = `postgres ${new URL(url).host}${new URL(url).pathname}`
+  const good = await runCommand('db-check', { DATABASE_URL: url })
+  t.equal(good.code, 0)
+  t.equal(good.stdout, `${where}: every invariant holds\n`)
+  t.equal(good.stderr, `checking ${where}\n${checks.map(c => `  ${c.name}…\n`).join('')}`, 'each check shows as it runs')
+  await pool.query(broken.slice(0, 2).join('; '))
+  const bad = await runCommand('db-check', { DATABASE_URL: url })
+  t.equal(bad.code, 1)
+  t.match(bad.stderr, /\ntally: Error: 2 problem\(s\):\n/)
+  t.match(bad.stderr, /\n {2}user 1: 5 credits but the history sums to 3 \(last balance_after 3\)\n/)
+  t.match(bad.stderr, /\n {2}user 2: 0 credits but the history sums to 4 \(last balance_after 4\)\n/)
+  // A port nothing listens on: one line naming where, no stack.
+  const away = await runCommand('db-check', { DATABASE_URL: 'postgres://postgres@127.0.0.1:1/tally' })
+  t.equal(away.code, 1)
+  t.match(away.stderr, /^tally: cannot reach PostgreSQL at 127\.0\.0\.1:1\/tally: .+\n$/)
 })
