@@ -48,6 +48,12 @@ export function answerClientError (this: FastifyInstance, err: ConnectionError, 
  * is turned off with the server option requireHostHeader: false, so that this one answers).
  */
 export default fp(async (app: FastifyInstance) => {
+  // A client that half-closes once its request is sent (FIN after the last byte) still gets the
+  // answer, and then the socket is closed. By default Node aborts a request whose client ends
+  // before it is answered, so only an answer that takes no I/O wait got out: a PostgreSQL round
+  // trip lost it, though its write was applied. (An undocumented flag of http.Server; Node's own
+  // socketOnEnd reads it.)
+  (app.server as typeof app.server & { httpAllowHalfOpen: boolean }).httpAllowHalfOpen = true
   app.server.on('checkExpectation', (_request: IncomingMessage, response: ServerResponse) => {
     const { json, headers } = asJson(toErrorBody(new ExpectationFailed()))
     response.writeHead(417, headers).end(json)

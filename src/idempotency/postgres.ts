@@ -10,7 +10,12 @@ export const pgIdempotencySql = {
     "INSERT INTO idempotency_keys (key, fingerprint, status, body, created_at) VALUES ($1, $2, 0, '', $3) " +
     'ON CONFLICT (key) DO UPDATE SET fingerprint = excluded.fingerprint, status = 0, body = excluded.body, ' +
     'created_at = excluded.created_at WHERE idempotency_keys.created_at < $4 RETURNING key',
-  answer: 'UPDATE idempotency_keys SET status = $2, body = $3 WHERE key = $1',
+  // The claimed row gets its answer. The work may have erased it with every other row (/flushDB):
+  // then it is written again, so the key outlives the flush as it does on SQLite, where it is
+  // stored after the work.
+  answer:
+    'INSERT INTO idempotency_keys (key, fingerprint, status, body, created_at) VALUES ($1, $2, $3, $4, $5) ' +
+    'ON CONFLICT (key) DO UPDATE SET status = excluded.status, body = excluded.body',
   find: 'SELECT fingerprint, status, body FROM idempotency_keys WHERE key = $1',
   // In batches of 1000. created_at is checked on the row itself too: a key claimed again by a
   // request while this waited for its lock is judged as it is now, and kept.
@@ -44,7 +49,7 @@ export class PgIdempotency implements IdempotencyStore {
       const claimed = await tx.query(pgIdempotencySql.claim, [key, fingerprint, now.toISOString(), keyCutoff(now, this.#ttlMs)])
       if (claimed.length > 0) {
         const body = keyed.serialize(await run())
-        await tx.query(pgIdempotencySql.answer, [key, status, body])
+        await tx.query(pgIdempotencySql.answer, [key, fingerprint, status, body, now.toISOString()])
         return { replayed: false, status, body }
       }
       const [stored] = await tx.query<{ fingerprint: string, status: number, body: string }>(pgIdempotencySql.find, [key])

@@ -160,6 +160,25 @@ t.test('a connection that ends mid-request is told so, if it still reads', async
   t.strictSame(await snapshot(app), before, 'nothing changed')
 })
 
+t.test('a connection that ends right after a whole request still gets its answer', async t => {
+  const app = await listening(t)
+  // The client half-closes (sends FIN) once its request is out, as `curl` over some proxies and
+  // one-shot clients do; the answer must come back whether or not it takes a database round trip.
+  const add = JSON.stringify(canonicalAdds[0])
+  const ask = async (request: string): Promise<RawAnswer> => {
+    const { client, received } = open(app)
+    client.end(request)
+    return parse(await received)
+  }
+  const added = await ask(`POST /add HTTP/1.1\r\nHost: tally\r\n${json}Content-Length: ${Buffer.byteLength(add)}\r\n\r\n${add}`)
+  t.equal(added.status, 200, 'a write')
+  t.equal(added.body.id, 1)
+  const balance = await ask('GET /balance HTTP/1.1\r\nHost: tally\r\n\r\n')
+  t.equal(balance.status, 200, 'a read')
+  t.strictSame(balance.body, { DANNON: 300 })
+  t.equal((await ask('GET /users/1 HTTP/1.0\r\n\r\n')).status, 404, 'an HTTP/1.0 request')
+})
+
 t.test('an HTTP/1.1 request without Host: 400 MALFORMED_REQUEST in the error shape', async t => {
   const app = await listening(t)
   const res = await sendRaw(app, 'GET /balance HTTP/1.1\r\nConnection: close\r\n\r\n')
