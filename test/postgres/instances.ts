@@ -1,6 +1,6 @@
 import { readdirSync } from 'node:fs'
 import t from 'tap'
-import { checkPool, ensureBuilt, freshDatabase, killAll, launchTally, inFlightLimit, missingServer, request, runDist, shuffled, stopTally, type Answer, type Tally } from './cluster.js'
+import { checkPool, ensureBuilt, freshDatabase, inFlightLimit, killAll, launchTally, missingServer, request, runDist, shuffled, stopTally, type Answer, type Tally } from './cluster.js'
 
 // npm run test:instances (TEST_DATABASE_URL: a real server). Three tally processes start at the
 // same moment on one empty database, then take at once, spread round-robin over the three: spends
@@ -132,8 +132,8 @@ if (missing !== undefined) {
       if (isolation === 'read_committed') t.equal(busy, 0, 'no DATABASE_BUSY under READ COMMITTED')
       const commands = await Promise.all(daily.map(async c => await c.exited))
       t.strictSame(commands.map(c => c.code), [0, 0], 'both credits:daily commands ran while the instances served')
-      // A last grant, alone: it grants whoever the others could not have seen (users created since).
       lap('load done')
+      // A last grant, alone: it grants whoever the others could not have seen (users created since).
       const last = await runDist('cli/credits-daily.js', env).exited
       lap('last grant done')
       t.equal(last.code, 0, last.output)
