@@ -1,7 +1,3 @@
-import { readFileSync } from 'node:fs'
-import bearerAuth from '@fastify/bearer-auth'
-import swagger from '@fastify/swagger'
-import swaggerUi from '@fastify/swagger-ui'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import Fastify, { LogController, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify'
 import alertsRoutes from './alerts/routes.js'
@@ -11,10 +7,12 @@ import creditsRoutes from './credits/routes.js'
 import postgresStorage from './storage/postgres/plugin.js'
 import sqliteStorage from './storage/sqlite/plugin.js'
 import keyPurge from './idempotency/purge.js'
-import errors, { errorBody, toErrorBody } from './errors.js'
+import errors, { toErrorBody } from './errors.js'
+import bearerToken from './http/bearer-token.js'
+import docs from './http/docs.js'
+import strictParameters from './http/strict-parameters.js'
 import protocolErrors, { answerClientError } from './http/protocol-errors.js'
 import jsonBody from './http/json-body.js'
-import { parseParameters, refuseUndeclaredQuery } from './schemas.js'
 import pointsRoutes from './points/routes.js'
 import { flushRoutes, healthRoute } from './system/routes.js'
 import shutdown from './system/shutdown.js'
@@ -28,8 +26,6 @@ export interface AppOptions {
   /** Overrides the logger built from config.logLevel (tests pass false). */
   logger?: FastifyServerOptions['logger']
 }
-
-const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }
 
 /** Builds tally without side effects: nothing listens and process.env is not read. */
 export function buildApp (config: Config, options: AppOptions = {}): FastifyInstance {
@@ -62,43 +58,14 @@ export function buildApp (config: Config, options: AppOptions = {}): FastifyInst
 
   app.register(requestLog, { flush: log.flush })
   // Security headers on every response, those the hooks below refuse with included; the docs
-  // page sends its own CSP (staticCSP below).
+  // page sends its own CSP (src/http/docs.ts).
   app.register(securityHeaders)
   app.register(errors)
   app.register(protocolErrors)
   // JSON bodies: UTF-8 only, and every string storable as sent (U+0000, lone surrogates: 400).
   app.register(jsonBody)
   app.register(shutdown)
-  app.register(swagger, {
-    openapi: {
-      openapi: '3.0.3',
-      info: {
-        title: 'tally',
-        version,
-        description: 'Reward points from many payers (spent oldest first, never negative per payer), user credits with a daily grant, and alerts on deposits and withdrawals. Every error body is {statusCode, error, message, code}; a refused request changes nothing. Write routes honour an Idempotency-Key header.'
-      },
-      tags: [
-        { name: 'points', description: 'The default points ledger: add, spend oldest first, balance, history' },
-        { name: 'users', description: 'Users: each has a credit balance and a points ledger of their own' },
-        { name: 'credits', description: 'Credit balances, their history, and the daily grant' },
-        { name: 'user points', description: 'A user\'s own points ledger, with exactly the rules of the default one' },
-        { name: 'alerts', description: 'Deposits and withdrawals judged by fixed rules with per-user thresholds; every event and alert kept' },
-        { name: 'system', description: 'Health and maintenance' }
-      ],
-      ...(config.apiToken !== undefined && {
-        components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
-        security: [{ bearer: [] }]
-      })
-    }
-  })
-  app.register(swaggerUi, {
-    routePrefix: '/docs',
-    staticCSP: true,
-    // Swagger UI sets inline styles (never inline scripts): allow those, and no https upgrade.
-    transformStaticCSP: (header: string) => header
-      .replace(/\s*upgrade-insecure-requests;?/, '')
-      .replace(/style-src ([^;]*);/, "style-src $1 'unsafe-inline';")
-  })
+  app.register(docs, { bearer: config.apiToken !== undefined })
   // One engine: PostgreSQL when DATABASE_URL is set, else the SQLite file at DB_PATH.
   const stores = { now, eventTimeUnit: config.eventTimeUnit, idempotencyTtlHours: config.idempotencyTtlHours }
   if (config.databaseUrl !== undefined) {
@@ -110,31 +77,13 @@ export function buildApp (config: Config, options: AppOptions = {}): FastifyInst
   if (config.dailyCredits.enabled) app.register(dailyGrant, { amount: config.dailyCredits.amount, now })
 
   app.register(async (app) => {
-    app.addHook('onRoute', refuseUndeclaredQuery)
-    app.addHook('preValidation', parseParameters)
+    await app.register(strictParameters)
     await app.register(healthRoute)
   })
   // Everything else: behind the bearer token when API_TOKEN is set.
   app.register(async (app) => {
-    app.addHook('onRoute', refuseUndeclaredQuery)
-    app.addHook('preValidation', parseParameters)
-    if (config.apiToken !== undefined) {
-      // rfc6749 mode: the scheme is case-insensitive (RFC 7235), `bearer <token>` works too.
-      await app.register(bearerAuth, {
-        keys: [config.apiToken],
-        specCompliance: 'rfc6749',
-        addHook: false,
-        verifyErrorLogLevel: 'warn'
-      })
-      // Every 401 says which scheme to use (RFC 9110 §11.6.1).
-      app.addHook('onRequest', (request, reply, done) => {
-        app.verifyBearerAuth!(request, reply, (err) => {
-          if (err === undefined) return done()
-          reply.code(401).header('www-authenticate', 'Bearer realm="tally"')
-            .send(errorBody(401, 'Send Authorization: Bearer <API_TOKEN>', 'UNAUTHORIZED'))
-        })
-      })
-    }
+    await app.register(strictParameters)
+    if (config.apiToken !== undefined) await app.register(bearerToken, { token: config.apiToken })
     await app.register(flushRoutes, { allowFlush: config.allowFlush })
     await app.register(pointsRoutes, { perUser: false })
     await app.register(usersRoutes)

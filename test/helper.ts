@@ -5,6 +5,9 @@ import type { FastifyInstance, InjectOptions } from 'fastify'
 import type { Test } from 'tap'
 import { buildApp } from '../src/app.js'
 import { loadConfig } from '../src/config.js'
+import { checkInvariantsPostgres } from '../src/storage/postgres/check.js'
+import { checkInvariants } from '../src/storage/sqlite/check.js'
+import { postgresWork, sqliteWork, type Work } from '../src/storage/work.js'
 import { freshPostgres } from './postgres.js'
 
 interface Teardown { teardown: (fn: () => unknown) => void }
@@ -28,6 +31,8 @@ export interface BuildOptions {
   now?: () => Date
   /** A SQLite file of the test's own: the app runs on SQLite whatever the engine. */
   dbPath?: string
+  /** A database from freshDatabase(t), for apps that take turns on one database (a restart). */
+  database?: Record<string, string>
 }
 
 /** The environment of a fresh database on the engine under test, dropped when the test ends. */
@@ -39,7 +44,7 @@ export async function freshDatabase (t: Teardown): Promise<Record<string, string
 
 /** tally on a fresh database of the engine under test, closed when the test ends. */
 export async function build (t: Teardown, options: BuildOptions = {}): Promise<FastifyInstance> {
-  const database = options.dbPath !== undefined ? { DB_PATH: options.dbPath } : await freshDatabase(t)
+  const database = options.database ?? (options.dbPath !== undefined ? { DB_PATH: options.dbPath } : await freshDatabase(t))
   // The daily grant writes on start-up; tests that are about it turn it on.
   const config = loadConfig({ ...database, ALLOW_FLUSH: 'true', DAILY_CREDITS_ENABLED: 'false', ...options.env })
   const app = buildApp(config, { logger: false, ...(options.now !== undefined && { now: options.now }) })
@@ -75,6 +80,16 @@ export async function snapshot (app: FastifyInstance): Promise<Record<string, un
   ).map(row => row.name)
   const rows = await Promise.all(tables.map(async table => await sql(app, `SELECT * FROM "${table}" ORDER BY 1`)))
   return Object.fromEntries(tables.map((table, i) => [table, rows[i]!]))
+}
+
+/** Every invariant db:check knows, checked on the app's database, either engine: [] when all hold. */
+export async function invariants (app: FastifyInstance): Promise<string[]> {
+  return app.storage.engine === 'sqlite' ? checkInvariants(app.db) : await checkInvariantsPostgres(app.pg)
+}
+
+/** Work for the app's engine that runs `run`: a stand-in for a store's work. */
+export function workOf<R> (app: FastifyInstance, run: () => R): Work<R> {
+  return app.storage.engine === 'sqlite' ? sqliteWork(run) : postgresWork(async () => run())
 }
 
 /** inject, answering status and parsed JSON body. */

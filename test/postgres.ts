@@ -6,8 +6,10 @@ import t from 'tap'
 // URL (the URL sets search_path), dropped when t ends. Where it lives:
 // - TEST_DATABASE_URL set: a server. One database per test file (process), created on first
 //   use as tally_t_<pid>_<random> and dropped when the file's tests end.
-// - otherwise: PGlite (PostgreSQL compiled to WASM) in memory, one per test file, served over
-//   a socket so the same pg code runs. It takes ~3 s to start, so it starts when first asked.
+// - otherwise: PGlite (PostgreSQL compiled to WASM) in memory, served over a socket so the same
+//   pg code runs. It has one session, so one schema at a time: a test that holds two databases
+//   at once (two apps compared) gets a second PGlite. Each takes ~3 s to start, so it starts when
+//   first asked, and is used again by the tests after.
 
 /** Whether the schemas live in PGlite rather than on a server. */
 export const usingPGlite = (process.env.TEST_DATABASE_URL ?? '') === ''
@@ -20,7 +22,9 @@ interface Backend {
   exec: (sql: string) => Promise<void>
 }
 
-let backend: Promise<Backend> | undefined
+let server: Promise<Backend> | undefined
+/** The PGlites started, and whether a schema of a test that has not ended is in each. */
+const pglites: Array<{ backend: Promise<Backend>, inUse: boolean }> = []
 let schemas = 0
 
 /** Whether process `pid` of this machine is running. */
@@ -101,14 +105,22 @@ async function startPGlite (): Promise<Backend> {
 /** A fresh, empty (unmigrated) schema for `t`, dropped at its end; use a pool of `poolSize`. */
 export async function freshPostgres (test: { teardown: (fn: () => unknown) => void }): Promise<{ url: string, poolSize: number }> {
   const serverUrl = process.env.TEST_DATABASE_URL ?? ''
-  backend ??= serverUrl === '' ? startPGlite() : startServerDatabase(serverUrl)
-  const { url, poolSize, exec } = await backend
+  let pglite: { backend: Promise<Backend>, inUse: boolean } | undefined
+  if (usingPGlite) {
+    pglite = pglites.find(p => !p.inUse)
+    if (pglite === undefined) pglites.push(pglite = { backend: startPGlite(), inUse: false })
+    pglite.inUse = true
+  }
+  const { url, poolSize, exec } = await (pglite?.backend ?? (server ??= startServerDatabase(serverUrl)))
   const schema = `tally_s${++schemas}`
   await exec(`CREATE SCHEMA ${schema}`)
   // PGlite reads no options from a connection's start-up: its one session is every connection's,
-  // so the schema is chosen there, for whichever test runs now (a file's tests run one by one).
-  if (usingPGlite) await exec(`SET search_path TO ${schema}`)
-  test.teardown(async () => { await exec(`DROP SCHEMA ${schema} CASCADE`) })
+  // so the schema is chosen there, for the one test schema this PGlite holds until it ends.
+  if (pglite !== undefined) await exec(`SET search_path TO ${schema}`)
+  test.teardown(async () => {
+    await exec(`DROP SCHEMA ${schema} CASCADE`)
+    if (pglite !== undefined) pglite.inUse = false
+  })
   const schemaUrl = new URL(url)
   schemaUrl.searchParams.set('options', `-c search_path=${schema}`)
   return { url: schemaUrl.href, poolSize }

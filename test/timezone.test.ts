@@ -10,5 +10,5 @@ t.test('the zone is in effect', async t => {
   t.equal(new Date('2026-11-23T01:00:00Z').getTimezoneOffset(), 180)
 })
 
-await import('./daily-grant.test.js')
+await import('./contract/daily-grant.test.js')
 await import('./timestamp.test.js')

@@ -2,12 +2,15 @@
 // then driven by autocannon on 127.0.0.1. Machines here are shared and noisy, so every figure is
 // given as a ratio to a bare Fastify app (src/bench/bare.ts, its own process) measured right
 // before it, and to tally's own GET /live, each the median of BENCH_RUNS runs.
+// BENCH_ENGINES (sqlite,postgres by default) picks the engines; PostgreSQL's part is in
+// runPostgres below.
 import { spawn } from 'node:child_process'
 import { createWriteStream, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { cpus, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import autocannon from 'autocannon'
 import { freePort } from './net.js'
+import { createDatabase, loadPgHistory, pgbench, pgbenchInit, probe, type BenchDatabase } from './postgres.js'
 import { SqliteCredits } from '../credits/sqlite.js'
 import { migrate } from '../storage/sqlite/migrate.js'
 import { openDatabase, type Db } from '../storage/sqlite/open.js'
@@ -24,6 +27,13 @@ const IMPORT_BATCHES = Number(process.env.BENCH_IMPORT_BATCHES ?? 30)
 const PEER = process.env.BENCH_PEER
 // BENCH_SCENARIOS=none: only the extras (import rate, RSS, slowest commit); or a comma list of names.
 const ONLY = process.env.BENCH_SCENARIOS?.split(',')
+const ENGINES = (process.env.BENCH_ENGINES ?? 'sqlite,postgres').split(',')
+for (const engine of ENGINES) {
+  if (engine !== 'sqlite' && engine !== 'postgres') throw new Error(`BENCH_ENGINES: ${JSON.stringify(engine)} is none of sqlite, postgres`)
+}
+// The server the PostgreSQL rows run on; the bench makes its own databases there and drops them.
+const PG_URL = process.env.BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres'
+const PG_SCENARIOS = ['POST /add', 'POST /spend', 'GET /balance', 'POST /event', 'POST /api/credits/:id/add']
 const serverPath = new URL('../server.js', import.meta.url).pathname
 const barePath = new URL('./bare.js', import.meta.url).pathname
 const resultsDir = new URL('../../bench/results/', import.meta.url).pathname
@@ -169,15 +179,22 @@ const targets: Record<string, number> = {
 
 interface Drive { rps: number, p50: number, p99: number, mean: number, errors: number }
 
-// autocannon's percentiles come in whole milliseconds; the mean keeps the fraction.
-async function drive (url: string, scenario: Scenario, seconds: number): Promise<Drive> {
-  const result = await autocannon({ connections: CONNECTIONS, duration: seconds, ...scenario.options(url) })
+/**
+ * The scenario against every server of `urls` at once, the connections split evenly between
+ * them: req/s summed, the mean weighted by requests, p50 and p99 the larger of the servers'
+ * (autocannon gives percentiles, not the histograms to merge). autocannon's percentiles come
+ * in whole milliseconds; the mean keeps the fraction.
+ */
+async function drive (urls: string[], scenario: Scenario, seconds: number): Promise<Drive> {
+  const results = await Promise.all(urls.map(async url =>
+    await autocannon({ connections: CONNECTIONS / urls.length, duration: seconds, ...scenario.options(url) })))
+  const answered = results.reduce((sum, r) => sum + r.requests.total, 0)
   return {
-    rps: Math.round(result.requests.average),
-    p50: result.latency.p50,
-    mean: Number(result.latency.mean.toFixed(2)),
-    p99: result.latency.p99,
-    errors: result.errors + result.non2xx
+    rps: Math.round(results.reduce((sum, r) => sum + r.requests.average, 0)),
+    p50: Math.max(...results.map(r => r.latency.p50)),
+    mean: Number((results.reduce((sum, r) => sum + r.latency.mean * r.requests.total, 0) / Math.max(answered, 1)).toFixed(2)),
+    p99: Math.max(...results.map(r => r.latency.p99)),
+    errors: results.reduce((sum, r) => sum + r.errors + r.non2xx, 0)
   }
 }
 
@@ -202,18 +219,21 @@ interface Row {
   errors: number
 }
 
-/** Each scenario RUNS times, each time right after the bare app; the medians of those runs. */
-async function measure (url: string, bareUrl: string, size: number, names: string[]): Promise<Row[]> {
+/**
+ * Each scenario RUNS times, each time right after the bare app; the medians of those runs. With
+ * several `urls`, each run drives them all at once (drive).
+ */
+async function measure (urls: string[], bareUrl: string, size: number, names: string[]): Promise<Row[]> {
   const chosen = scenarios.filter(s => names.includes(s.name))
-  // Warm the JIT and SQLite's page cache before anything counts.
-  await drive(bareUrl, bareScenario, 1)
-  for (const scenario of chosen) await drive(url, scenario, 1)
+  // Warm the JIT and the database's page cache before anything counts.
+  await drive([bareUrl], bareScenario, 1)
+  for (const scenario of chosen) await drive(urls, scenario, 1)
   const rows: Row[] = []
   for (const scenario of chosen) {
     const runs: Array<Drive & { bare: number }> = []
     for (let run = 0; run < RUNS; run++) {
-      const bare = await drive(bareUrl, bareScenario, SECONDS)
-      runs.push({ ...await drive(url, scenario, SECONDS), bare: bare.rps })
+      const bare = await drive([bareUrl], bareScenario, SECONDS)
+      runs.push({ ...await drive(urls, scenario, SECONDS), bare: bare.rps })
     }
     const row: Row = {
       size,
@@ -274,11 +294,95 @@ async function peerSpend (): Promise<number | null> {
       await fetch(`${peer.url}/add`, { method: 'POST', headers: json, body: JSON.stringify({ payer: ['DANNON', 'UNILEVER', 'MILLER COORS'][i % 3], points: 1_000_000, timestamp: new Date(Date.UTC(2000, 0, 1) + i * 1000).toISOString() }) })
     }
     const spend = scenarios.find(s => s.name === 'POST /spend')!
-    await drive(peer.url, spend, 1)
-    return (await drive(peer.url, spend, SECONDS)).rps
+    await drive([peer.url], spend, 1)
+    return (await drive([peer.url], spend, SECONDS)).rps
   } finally {
     await peer.stop()
   }
+}
+
+interface PostgresRun {
+  server: string
+  version: string
+  history: number
+  pgbench: { tps: number, clients: number, seconds: number, runs: number[] }
+  one: Row[]
+  two: Row[]
+}
+
+/**
+ * tally on PostgreSQL: one fresh database with the smallest history (loaded through the Pg
+ * stores), the PostgreSQL scenarios against one tally process, then against two on the same
+ * database; then pgbench's TPC-B-like transaction in a database of its own, as many clients
+ * as autocannon's connections, BENCH_RUNS times (the median). Both databases are dropped at
+ * the end. Skipped, with the reason, when no server answers at BENCH_PG_URL.
+ */
+async function runPostgres (dir: string, bareUrl: string): Promise<PostgresRun | { skipped: string }> {
+  const server = await probe(PG_URL)
+  if ('unreachable' in server) return { skipped: server.unreachable }
+  const size = SIZES[0]!
+  const names = PG_SCENARIOS.filter(name => ONLY === undefined || ONLY.includes(name))
+  const databases: BenchDatabase[] = []
+  const started: Running[] = []
+  // Each process at its defaults: a pool of 10, READ COMMITTED.
+  const startOn = async (db: BenchDatabase, n: number) => {
+    const running = await startTally(join(dir, 'unused.db'), join(dir, `tally-pg-${n}.log`), { DATABASE_URL: db.url })
+    started.push(running)
+    return running
+  }
+  try {
+    const tally = await createDatabase(PG_URL, 'tally_bench')
+    databases.push(tally)
+    say(`PostgreSQL ${server.version} (database ${tally.name}): history ${size.toLocaleString('en')} rows per kind, loaded through the Pg stores`)
+    await loadPgHistory(tally.url, size, USERS, progress)
+    say('  one tally process')
+    const single = await startOn(tally, 1)
+    const one = await measure([single.url], bareUrl, size, names)
+    await started.pop()!.stop()
+    say(`  two tally processes, ${CONNECTIONS / 2} connections each`)
+    const pair = [await startOn(tally, 2), await startOn(tally, 3)]
+    const two = await measure(pair.map(p => p.url), bareUrl, size, names)
+    while (started.length > 0) await started.pop()!.stop()
+
+    const ceiling = await createDatabase(PG_URL, 'tally_pgbench')
+    databases.push(ceiling)
+    await pgbenchInit(ceiling.url)
+    const runs: number[] = []
+    for (let run = 0; run < RUNS; run++) runs.push(await pgbench(ceiling.url, CONNECTIONS, SECONDS))
+    const tps = Number(median(runs).toFixed(1))
+    say(`  pgbench TPC-B-like, scale 1, ${CONNECTIONS} clients, 2 threads, prepared: ${tps} tps`)
+    return { server: PG_URL, version: server.version, history: size, pgbench: { tps, clients: CONNECTIONS, seconds: SECONDS, runs }, one, two }
+  } finally {
+    while (started.length > 0) await started.pop()!.stop()
+    for (const db of databases) await db.drop()
+  }
+}
+
+/** The markdown of the PostgreSQL part: its rows beside SQLite's of the same history. */
+function postgresSection (pg: PostgresRun | { skipped: string }, sqliteRows: Row[]): string[] {
+  if ('skipped' in pg) return [`PostgreSQL: skipped, ${pg.skipped}.`, '']
+  const sqlite = (name: string) => sqliteRows.find(r => r.size === pg.history && r.scenario === name)
+  const cell = (row: Row | undefined, ...keys: Array<'rps' | 'ratio' | 'p50' | 'p99'>) => keys.map(key => row?.[key] ?? '—').join(' | ')
+  const ceiling = (row: Row | undefined, processes: string) => row === undefined
+    ? []
+    : [`POST /spend on PostgreSQL, ${processes}: ${row.rps} tps = ${(row.rps / pg.pgbench.tps).toFixed(2)}× pgbench${processes === 'one process' ? ` (target ≥ 0.5×) ${row.rps / pg.pgbench.tps >= 0.5 ? 'met' : '**missed**'}` : ''}`, '']
+  const spendOne = pg.one.find(r => r.scenario === 'POST /spend')
+  const spendTwo = pg.two.find(r => r.scenario === 'POST /spend')
+  return [
+    `PostgreSQL ${pg.version} on the same machine, a fresh database holding a history of ${pg.history.toLocaleString('en')} rows per kind (loaded through the Pg stores, then VACUUM ANALYZE). Each tally process at its defaults (a pool of 10, READ COMMITTED). Two processes: one database, autocannon against both at once with ${CONNECTIONS / 2} connections each; req/s summed, p50 and p99 the larger of the two. SQLite: the same scenarios at the same history, from this run (— when it did not run).`,
+    '',
+    '| scenario | SQLite req/s | SQLite ratio to bare | PG 1 process req/s | ratio to bare | p50 ms | p99 ms | PG 2 processes req/s | ratio to bare | p50 ms | p99 ms |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+    ...pg.one.map(one => {
+      const two = pg.two.find(r => r.scenario === one.scenario)
+      return `| ${one.scenario} | ${cell(sqlite(one.scenario), 'rps', 'ratio')} | ${cell(one, 'rps', 'ratio', 'p50', 'p99')} | ${cell(two, 'rps', 'ratio', 'p50', 'p99')} |`
+    }),
+    '',
+    `pgbench's TPC-B-like transaction on the same server (\`pgbench -i -s 1\`, then \`pgbench -c ${pg.pgbench.clients} -j 2 -T ${pg.pgbench.seconds} -M prepared\`, the median of ${pg.pgbench.runs.length} runs): ${pg.pgbench.tps} tps.`,
+    '',
+    ...ceiling(spendOne, 'one process'),
+    ...ceiling(spendTwo, 'two processes')
+  ]
 }
 
 async function main (): Promise<void> {
@@ -290,14 +394,15 @@ async function main (): Promise<void> {
   const extra: string[] = []
   const bare = await startProcess([barePath], {}, null, '/')
   const report: Record<string, unknown> = {}
+  let postgres: PostgresRun | { skipped: string } | undefined
   try {
-    for (const size of SIZES) {
+    for (const size of ENGINES.includes('sqlite') ? SIZES : []) {
       const dbPath = join(dir, `bench-${size}.db`)
       const logFile = join(dir, `tally-${size}.log`)
       say(`history ${size.toLocaleString('en')} rows per kind: loading`)
       await loadHistory(dbPath, size)
       const server = await startTally(dbPath, logFile)
-      rows.push(...await measure(server.url, bare.url, size, scenarios.map(s => s.name).filter(name => ONLY === undefined || ONLY.includes(name))))
+      rows.push(...await measure([server.url], bare.url, size, scenarios.map(s => s.name).filter(name => ONLY === undefined || ONLY.includes(name))))
       if (size === SIZES[SIZES.length - 1]) {
         const rate = await importRate(server.url)
         report.import = rate
@@ -312,7 +417,7 @@ async function main (): Promise<void> {
       if (size === SIZES[SIZES.length - 1]) {
         // The young generation's size: npm start's 4 MB against V8's default, on the numbers.
         const plain = await startTally(dbPath, logFile, {}, [])
-        const semi = await measure(plain.url, bare.url, size, ['POST /spend', 'POST /event'].filter(name => ONLY === undefined || ONLY.includes(name)))
+        const semi = await measure([plain.url], bare.url, size, ['POST /spend', 'POST /event'].filter(name => ONLY === undefined || ONLY.includes(name)))
         const plainRss = await plain.stop()
         report.semiSpaceDefault = { rows: semi, peakRssMb: plainRss }
         extra.push(`Without --max-semi-space-size=4 at ${size.toLocaleString('en')} rows: ${semi.map(r => `${r.scenario} ratio ${r.ratio}, `).join('')}peak RSS ${plainRss} MB.`)
@@ -329,6 +434,11 @@ async function main (): Promise<void> {
       }
       rmSync(dbPath, { force: true })
     }
+    if (ENGINES.includes('postgres')) {
+      postgres = await runPostgres(dir, bare.url)
+      if ('skipped' in postgres) say(`PostgreSQL: skipped, ${postgres.skipped}`)
+      report.postgres = postgres
+    }
   } finally {
     await bare.stop()
     rmSync(dir, { recursive: true, force: true })
@@ -343,23 +453,37 @@ async function main (): Promise<void> {
     return { scenario: name, meanSmall: small.mean, meanLarge: large.mean, meanRatio: Number((large.mean / Math.max(small.mean, 0.01)).toFixed(2)) }
   })
   const mark = (ok: boolean) => ok ? 'met' : '**missed**'
+  const pgRows = postgres === undefined || 'skipped' in postgres
+    ? []
+    : [...postgres.one.map(r => ({ ...r, on: 'PostgreSQL, one process' })), ...postgres.two.map(r => ({ ...r, on: 'PostgreSQL, two processes' }))]
+  // The SQLite tables, when it ran.
+  const sqliteMd = rows.length === 0
+    ? []
+    : [
+        '| history | scenario | req/s | bare Fastify req/s | ratio to bare | target | ratio to /live | p50 ms | p99 ms | mean ms |',
+        '|---:|---|---:|---:|---:|---|---:|---:|---:|---:|',
+        ...rows.map(r => `| ${r.size.toLocaleString('en')} | ${r.scenario} | ${r.rps} | ${r.bareRps} | ${r.ratio} | ≥ ${targets[r.scenario]} ${mark(r.ratio >= targets[r.scenario]!)} | ${r.ratioToLive} | ${r.p50} | ${r.p99}${r.p99 > 10 ? ' **> 10**' : ''} | ${r.mean} |`),
+        '',
+        `| scenario | mean ${smallest.toLocaleString('en')} | mean ${largest.toLocaleString('en')} | ratio (target ≤ 1.2) |`,
+        '|---|---:|---:|---:|',
+        ...scaling.map(s => `| ${s.scenario} | ${s.meanSmall} ms | ${s.meanLarge} ms | ${s.meanRatio}${s.meanRatio > 1.2 ? ' **missed**' : ''} |`),
+        '',
+        `Peak RSS of the server (target < 200 MB): ${Object.entries(rss).map(([size, mb]) => `${Number(size).toLocaleString('en')} rows ${mb} MB`).join(', ')}.`,
+        '',
+        `Slowest group commit (its writes, COMMIT and any WAL checkpoint, on the event loop): ${Object.entries(slowest).map(([size, ms]) => `${Number(size).toLocaleString('en')} rows ${ms} ms`).join(', ')}.`,
+        '',
+        ...extra.flatMap(line => [line, ''])
+      ]
+  const failed = [
+    ...rows.filter(r => r.errors > 0).map(r => ` (${r.size} ${r.scenario}: ${r.errors})`),
+    ...pgRows.filter(r => r.errors > 0).map(r => ` (${r.on}, ${r.scenario}: ${r.errors})`)
+  ]
   const md = [
-    `Measured ${new Date().toISOString().slice(0, 10)} by \`npm run bench\`: ${CONNECTIONS} connections, ${SECONDS} s a run, the median of ${RUNS} runs, each right after a run of a bare Fastify app (one JSON route, logger off, its own process); autocannon, tally and the bare app on the same ${cpus().length}-core machine. tally at its defaults: LOG_LEVEL=info, its log written to a file.`,
+    `Measured ${new Date().toISOString().slice(0, 10)} by \`npm run bench\` (BENCH_ENGINES=${ENGINES.join(',')}): ${CONNECTIONS} connections, ${SECONDS} s a run, the median of ${RUNS} runs, each right after a run of a bare Fastify app (one JSON route, logger off, its own process); autocannon, tally and the bare app on the same ${cpus().length}-core machine. tally at its defaults: LOG_LEVEL=info, its log written to a file.`,
     '',
-    '| history | scenario | req/s | bare Fastify req/s | ratio to bare | target | ratio to /live | p50 ms | p99 ms | mean ms |',
-    '|---:|---|---:|---:|---:|---|---:|---:|---:|---:|',
-    ...rows.map(r => `| ${r.size.toLocaleString('en')} | ${r.scenario} | ${r.rps} | ${r.bareRps} | ${r.ratio} | ≥ ${targets[r.scenario]} ${mark(r.ratio >= targets[r.scenario]!)} | ${r.ratioToLive} | ${r.p50} | ${r.p99}${r.p99 > 10 ? ' **> 10**' : ''} | ${r.mean} |`),
-    '',
-    `| scenario | mean ${smallest.toLocaleString('en')} | mean ${largest.toLocaleString('en')} | ratio (target ≤ 1.2) |`,
-    '|---|---:|---:|---:|',
-    ...scaling.map(s => `| ${s.scenario} | ${s.meanSmall} ms | ${s.meanLarge} ms | ${s.meanRatio}${s.meanRatio > 1.2 ? ' **missed**' : ''} |`),
-    '',
-    `Peak RSS of the server (target < 200 MB): ${Object.entries(rss).map(([size, mb]) => `${Number(size).toLocaleString('en')} rows ${mb} MB`).join(', ')}.`,
-    '',
-    `Slowest group commit (its writes, COMMIT and any WAL checkpoint, on the event loop): ${Object.entries(slowest).map(([size, ms]) => `${Number(size).toLocaleString('en')} rows ${ms} ms`).join(', ')}.`,
-    '',
-    ...extra.flatMap(line => [line, '']),
-    `${rows.filter(r => r.errors > 0).length === 0 ? 'No' : 'Some'} scenario had errors or non-2xx answers${rows.filter(r => r.errors > 0).map(r => ` (${r.size} ${r.scenario}: ${r.errors})`).join('')}.`,
+    ...sqliteMd,
+    ...(postgres === undefined ? [] : postgresSection(postgres, rows)),
+    `${failed.length === 0 ? 'No' : 'Some'} scenario had errors or non-2xx answers${failed.join('')}.`,
     ''
   ].join('\n')
   mkdirSync(resultsDir, { recursive: true })

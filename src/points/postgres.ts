@@ -55,14 +55,15 @@ export const pgPointsSql = {
     'payer = $2 AND remaining > 0 AND (ts, transaction_id) > ($3, $4) ORDER BY ts, ' +
     `transaction_id LIMIT ${LOT_PAGE}`,
   // What each negative add still draws from the payer's lots newer than $3: newest lots, then
-  // newest adds, first; a page of lots before the cursor ($4, $5) at a time.
+  // newest adds, first; a page of lots before the cursor ($4, $5) at a time. LATERAL: each lot's
+  // draws through their index, rather than a hash of every draw of every lot.
   sharesPage:
-    'SELECT l.transaction_id AS lot_id, l.ts, d.adjustment_id, sum(d.points)::bigint AS points ' +
-    'FROM (SELECT transaction_id, ts FROM point_lots WHERE ledger_id = $1 AND payer = $2 AND ' +
-    'adjusted > 0 AND ts > $3 AND (ts, transaction_id) < ($4, $5) ORDER BY ts DESC, ' +
-    `transaction_id DESC LIMIT ${LOT_PAGE}) AS l JOIN point_adjustment_draws AS d ON d.lot_id = ` +
-    'l.transaction_id GROUP BY l.ts, l.transaction_id, d.adjustment_id HAVING sum(d.points) > 0 ' +
-    'ORDER BY l.ts DESC, l.transaction_id DESC, d.adjustment_id DESC',
+    'SELECT l.transaction_id AS lot_id, l.ts, d.adjustment_id, d.points FROM (SELECT ' +
+    'transaction_id, ts FROM point_lots WHERE ledger_id = $1 AND payer = $2 AND adjusted > 0 ' +
+    'AND ts > $3 AND (ts, transaction_id) < ($4, $5) ORDER BY ts DESC, transaction_id DESC ' +
+    `LIMIT ${LOT_PAGE}) AS l CROSS JOIN LATERAL (SELECT adjustment_id, sum(points)::bigint AS ` +
+    'points FROM point_adjustment_draws WHERE lot_id = l.transaction_id GROUP BY adjustment_id ' +
+    'HAVING sum(points) > 0) AS d ORDER BY l.ts DESC, l.transaction_id DESC, d.adjustment_id DESC',
   // Draws of negative adds, in order: positive points move a lot's points from remaining to
   // adjusted, negative ones give them back. Summed per lot first: an UPDATE ... FROM applies
   // one joined row per target row.
@@ -93,10 +94,14 @@ export const pgPointsSql = {
     'b.ledger_id = $1 AND b.payer = m.payer) UPDATE ledger_totals SET balance = balance + $4 ' +
     'WHERE ledger_id = $1',
   balances: 'SELECT payer, balance AS points FROM payer_balances WHERE ledger_id = $1 ORDER BY payer',
+  // The pages of a ledger's history are a range of its (ledger_id, id) index, read downwards
+  // from the cursor: "ledger_id >= $1" rather than "= $1", so that the planner cannot walk the
+  // primary key backwards instead, filtering by ledger, which for a ledger with only old rows
+  // would read most of the table.
   transactionsPage:
     'SELECT t.id, t.payer, t.points, t.ts, t.created_at, l.remaining FROM point_transactions ' +
-    'AS t LEFT JOIN point_lots AS l ON l.transaction_id = t.id WHERE t.ledger_id = $1 AND t.id ' +
-    '< $2 ORDER BY t.id DESC LIMIT $3',
+    'AS t LEFT JOIN point_lots AS l ON l.transaction_id = t.id WHERE (t.ledger_id, t.id) < ($1, ' +
+    '$2) AND t.ledger_id >= $1 ORDER BY t.ledger_id DESC, t.id DESC LIMIT $3',
   adjustmentDrawsOf:
     'SELECT d.adjustment_id AS owner_id, l.transaction_id, l.payer, l.ts, ' +
     'sum(d.points)::bigint AS points FROM point_adjustment_draws AS d JOIN point_lots AS l ON ' +
@@ -104,8 +109,8 @@ export const pgPointsSql = {
     'd.adjustment_id, l.transaction_id HAVING sum(d.points) <> 0 ORDER BY d.adjustment_id, ' +
     'l.ts, l.transaction_id',
   spendsPage:
-    'SELECT id, points, created_at FROM point_spends WHERE ledger_id = $1 AND id < $2 ORDER BY ' +
-    'id DESC LIMIT $3',
+    'SELECT id, points, created_at FROM point_spends WHERE (ledger_id, id) < ($1, $2) AND ' +
+    'ledger_id >= $1 ORDER BY ledger_id DESC, id DESC LIMIT $3',
   spendDrawsOf:
     'SELECT d.spend_id AS owner_id, d.lot_id AS transaction_id, l.payer, l.ts, d.points FROM ' +
     'point_spend_draws AS d JOIN point_lots AS l ON l.transaction_id = d.lot_id WHERE ' +

@@ -2,6 +2,7 @@ import Fastify, { type FastifyError } from 'fastify'
 import pg from 'pg'
 import t from 'tap'
 import { InsufficientPoints, toErrorBody } from '../../src/errors.js'
+import { LedgerChangedDuringRead } from '../../src/points/postgres.js'
 import errors from '../../src/errors.js'
 import { pgTrouble } from '../../src/storage/postgres/errors.js'
 import { createPool } from '../../src/storage/postgres/pool.js'
@@ -78,6 +79,7 @@ t.test('tally\'s own errors and SQLite\'s are answered as before', async t => {
   })
   t.strictSame(body(Object.assign(new Error('database or disk is full'), { code: 'SQLITE_FULL' })), unavailable)
   t.strictSame(body(Object.assign(new Error('database is locked'), { code: 'SQLITE_BUSY' })), busy)
+  t.strictSame(body(new LedgerChangedDuringRead()), busy, 'a dry run that kept seeing the ledger change, past the retries')
 })
 
 t.test('real failures, as pg reports them', async t => {

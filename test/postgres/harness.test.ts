@@ -39,6 +39,18 @@ t.test('the next test gets another schema, and the last one is gone', async t =>
   t.strictSame((await client.query("SELECT to_regclass('made_here') AS r")).rows, [{ r: null }])
 })
 
+t.test('two schemas at once, as a test comparing two apps holds them: each URL reaches its own', async t => {
+  const [a, b] = await Promise.all([freshPostgres(t), freshPostgres(t)])
+  const first = await connect(t, a.url)
+  const second = await connect(t, b.url)
+  await first.query('CREATE TABLE mine (x int)')
+  await first.query('INSERT INTO mine VALUES (1)')
+  await second.query('CREATE TABLE mine (x int)')
+  t.strictSame((await first.query('SELECT x FROM mine')).rows, [{ x: 1 }])
+  t.strictSame((await second.query('SELECT x FROM mine')).rows, [], 'the other schema\'s table, empty')
+  t.not((await first.query('SELECT current_schema() AS s')).rows[0].s, (await second.query('SELECT current_schema() AS s')).rows[0].s)
+})
+
 t.test('with a server, the file has a database of its own', { skip: usingPGlite && 'PGlite has one database' }, async t => {
   const { url } = await freshPostgres(t)
   const client = await connect(t, url)

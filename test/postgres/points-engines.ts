@@ -46,6 +46,7 @@ export async function sqliteEngine (dir: string, name: string, now: () => Date):
 
 export interface PgEngine extends Engine {
   pool: pg.Pool
+  /** The writes' transactions. */
   transactions: PgTransactions
 }
 
@@ -55,11 +56,14 @@ export async function pgEngine (t: Teardown, now: () => Date, options: { size?: 
   const pool = createPool({ url, size: options.size ?? poolSize })
   t.teardown(() => pool.end())
   await migratePostgres(pool)
-  const transactions = new PgTransactions(pool, options.isolation ?? 'read_committed', { maxAttempts: options.maxAttempts ?? 10 })
+  const isolation = options.isolation ?? 'read_committed'
+  const transactions = new PgTransactions(pool, isolation, { maxAttempts: options.maxAttempts ?? 10 })
+  // Reads see one snapshot, as SQLite's read transactions do.
+  const reads = new PgTransactions(pool, isolation === 'serializable' ? 'serializable' : 'repeatable_read')
   return {
     pool,
     transactions,
-    points: new PgPoints(transactions, now),
+    points: new PgPoints(reads, now),
     write: async work => {
       if (work.engine !== 'postgres') throw new Error('a SQLite work given to PostgreSQL')
       return await transactions.run(work.run)

@@ -58,6 +58,14 @@ async function settle<R> (promise: Promise<R>): Promise<{ ok: R } | { code: stri
   }
 }
 
+/** Polls `ready` every 10 ms, for at most 5 s. */
+async function waitFor (ready: () => Promise<boolean>): Promise<void> {
+  for (let waited = 0; !(await ready()); waited += 10) {
+    if (waited > 5000) throw new Error('waited 5 s in vain')
+    await new Promise(resolve => setTimeout(resolve, 10))
+  }
+}
+
 const isolations: Isolation[] = ['read_committed', 'serializable']
 const skip = usingPGlite && 'PGlite runs one transaction at a time in its one session, so nothing would race: set TEST_DATABASE_URL to a server'
 
@@ -112,6 +120,34 @@ for (const isolation of isolations) {
     const { rows } = await pool.query('SELECT credits, count(*)::int AS users FROM users GROUP BY credits')
     t.strictSame(rows, [{ credits: 10, users: 25 }], 'every user has exactly two days\' grants')
     t.equal((await pool.query("SELECT count(*)::int AS n FROM credit_entries WHERE kind = 'daily_grant'")).rows[0].n, 50)
+  })
+
+  t.test(`${isolation}: a daily grant that waited for an add judges the balance after it, never passing 2^53 − 1`, { skip }, async t => {
+    const { pool, all } = await instances(t, 2, isolation)
+    const [a, b] = all as [Instance, Instance]
+    const MAX = Number.MAX_SAFE_INTEGER
+    const near = await a.write(a.users.create('near@example.com', 'N'))
+    const other = await a.write(a.users.create('other@example.com', 'O'))
+    await a.write(a.credits.setExternal(near.id, MAX - 10))
+    // An add of 8 holds the user's row, uncommitted, while the grant of 5 starts: the balance
+    // can take one of them, not both.
+    let release!: () => void
+    const held = new Promise<void>(resolve => { release = resolve })
+    let locked!: () => void
+    const holding = new Promise<void>(resolve => { locked = resolve })
+    const add = b.transactions.run(async tx => {
+      const balance = await b.credits.add(near.id, 8).run(tx)
+      locked()
+      await held
+      return balance
+    })
+    await holding
+    const grant = a.write(a.credits.grantDaily('2024-03-01', 5, 'schedule'))
+    await waitFor(async () => (await pool.query("SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'")).rows.length > 0)
+    release()
+    t.equal((await add).credits, MAX - 2)
+    t.equal((await grant).users_credited, 1, 'only the other user was granted')
+    t.strictSame((await pool.query('SELECT id, credits::text FROM users ORDER BY id')).rows, [{ id: near.id, credits: String(MAX - 2) }, { id: other.id, credits: '5' }])
   })
 
   t.test(`${isolation}: one user's events sent at once from several instances are never accepted out of order`, { skip }, async t => {

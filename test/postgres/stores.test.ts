@@ -51,8 +51,7 @@ async function engines (t: Test): Promise<Engines> {
   t.teardown(() => pool.end())
   await migratePostgres(pool)
   const transactions = new PgTransactions(pool, 'read_committed')
-  const tables = (await pool.query<{ name: string }>(
-    "SELECT tablename AS name FROM pg_tables WHERE schemaname = current_schema() AND tablename <> 'schemaversion'")).rows
+  const reset = await emptying(pool)
   const clock = { ms: Date.parse('2024-03-01T23:59:58.000Z') }
   const run = db.transaction((work: () => unknown) => work())
   return {
@@ -63,12 +62,30 @@ async function engines (t: Test): Promise<Engines> {
     now: () => new Date(clock.ms),
     reset: async () => {
       resetDatabase(db)
-      await pool.query(`TRUNCATE ${tables.map(table => table.name).join(', ')} RESTART IDENTITY`)
+      await pool.query(reset)
       clock.ms = Date.parse('2024-03-01T23:59:58.000Z')
     },
     sqlite: work => run.immediate(work.run) as never,
     postgres: async work => await transactions.run(work.run)
   }
+}
+
+// Children before parents. DELETE and a restart of the ids, not TRUNCATE: on a server that
+// makes new files for every table, ten times slower on tables this small.
+const deleteOrder = ['point_spend_draws', 'point_adjustment_draws', 'point_lots', 'point_spends', 'point_transactions',
+  'payer_balances', 'ledger_totals', 'alerts', 'events', 'alert_states', 'alert_profiles', 'credit_entries', 'daily_grants',
+  'daily_grant_runs', 'users', 'idempotency_keys']
+
+/** The SQL that empties every table of the schema and restarts its ids. */
+async function emptying (pool: pg.Pool): Promise<string> {
+  const tables = (await pool.query<{ name: string }>(
+    "SELECT tablename AS name FROM pg_tables WHERE schemaname = current_schema() AND tablename <> 'schemaversion' ORDER BY tablename")).rows.map(row => row.name)
+  const unknown = tables.filter(table => !deleteOrder.includes(table))
+  if (unknown.length > 0) throw new Error(`add ${unknown.join(', ')} to deleteOrder`)
+  const sequences = (await pool.query<{ name: string }>(
+    'SELECT pg_get_serial_sequence(quote_ident(table_name), column_name) AS name FROM information_schema.columns ' +
+    "WHERE table_schema = current_schema() AND is_identity = 'YES'")).rows.map(row => row.name)
+  return [...deleteOrder.map(table => `DELETE FROM ${table}`), ...sequences.map(sequence => `ALTER SEQUENCE ${sequence} RESTART`)].join(';\n')
 }
 
 type Answer = { ok: unknown } | { refused: { statusCode: unknown, code: unknown, message: unknown } }
@@ -348,4 +365,35 @@ t.test('alerts: a deposit window totalling past 2^53 cents is summed exactly, as
     last = await same(event, () => e.sqlite(sqlite.record(1, event)), async () => await e.postgres(postgres.record(1, event)))
   }
   t.strictSame(last, { ok: [{ code: 123, details: { window_start: 0, window_end: 11, deposits: 11, total: '99999999999999.91', limit: '9999999999999.99' } }] })
+})
+
+t.test('idempotency: a purge of more keys than one batch deletes them all, as on SQLite', async t => {
+  const e = await engines(t)
+  const insert = "INSERT INTO idempotency_keys (key, fingerprint, status, body, created_at) VALUES ($key, 'f', 200, '{}', '2024-01-01T00:00:00.000Z')"
+  const keys = Array.from({ length: 2500 }, (_, i) => `old-${i}`)
+  const remember = e.db.prepare(insert.replace('$key', '?'))
+  e.db.transaction(() => { for (const key of keys) remember.run(key) })()
+  await e.pool.query(insert.replace('$key', 'unnest($1::text[])'), [keys])
+  const sqlite = new SqliteIdempotency(e.db, e.now, 24)
+  const postgres = new PgIdempotency(e.now, 24)
+  t.strictSame(await same('purge', () => e.sqlite(sqlite.purge()), async () => await e.postgres(postgres.purge())), { ok: 2500 })
+  t.equal((await e.pool.query('SELECT count(*)::int AS n FROM idempotency_keys')).rows[0].n, 0)
+})
+
+t.test('idempotency: a key purged between the claim and the read is claimed again', async t => {
+  // Only a race makes this happen: the key expires and a purge takes it in between. Staged here
+  // with a transaction that answers as the database would then.
+  const keyed = { key: 'k', fingerprint: 'f', status: 201, serialize: (result: unknown) => JSON.stringify(result) }
+  const heard: string[] = []
+  const answers: unknown[][] = [[], [], [{ key: 'k' }], []]
+  const tx = {
+    query: async (text: string): Promise<any[]> => {
+      heard.push(text.split(' ')[0]!)
+      return answers.shift()!
+    }
+  }
+  let runs = 0
+  const outcome = await new PgIdempotency(() => new Date(), 24).once(tx, keyed, async () => ({ run: ++runs }))
+  t.strictSame(outcome, { replayed: false, status: 201, body: '{"run":1}' })
+  t.strictSame(heard, ['INSERT', 'SELECT', 'INSERT', 'UPDATE'], 'claimed, found nothing, claimed again, answered')
 })

@@ -29,6 +29,8 @@ export function pgTrouble (err: unknown): PgTrouble | undefined {
   if (!(err instanceof Error)) return undefined
   const { code } = err as Error & { code?: unknown }
   if (typeof code === 'string' && CONNECTION_CODES.has(code)) return 'STORAGE_UNAVAILABLE'
+  // tally's own conflicts carry the SQLSTATE too (a dry run that saw the ledger change).
+  if (code === '40001') return 'DATABASE_BUSY'
   if (CONNECTION_MESSAGES.some(m => err.message.startsWith(m))) return 'STORAGE_UNAVAILABLE'
   if (err.message === POOL_EXHAUSTED) return 'DATABASE_BUSY'
   return undefined

@@ -35,7 +35,9 @@ export default fp<PostgresStorageOptions>(async (app, opts) => {
     await pool.end()
     throw err
   }
-  const writes = new PgTransactions(pool, opts.isolation)
+  // Under SERIALIZABLE every writer of a hot ledger but the lock holder fails with 40001 once it
+  // commits, so a burst needs more attempts than READ COMMITTED's rare deadlock does.
+  const writes = new PgTransactions(pool, opts.isolation, { maxAttempts: opts.isolation === 'serializable' ? 30 : 10 })
   // Reads see one snapshot: REPEATABLE READ beside READ COMMITTED writes; SERIALIZABLE when every
   // transaction must be (CockroachDB, YugabyteDB).
   const reads = new PgTransactions(pool, opts.isolation === 'serializable' ? 'serializable' : 'repeatable_read')

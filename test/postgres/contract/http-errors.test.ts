@@ -1,0 +1,3 @@
+// test/contract/http-errors.test.ts, run on PostgreSQL: the engine is chosen before the file is loaded.
+process.env.TALLY_TEST_ENGINE = 'postgres'
+await import('../../contract/http-errors.test.js')
