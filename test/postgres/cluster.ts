@@ -178,41 +178,37 @@ export interface Answer {
   replayed: boolean
 }
 
-// At most this many requests in flight to one instance, the rest waiting here in arrival order,
-// as behind a load balancer's connection limit: enough to keep every pool connection of the
-// instance busy and its transactions contending for the same rows, not so many that requests
-// wait out the pool's checkout timeout on a loaded machine (an honest 503, but not what is
-// being proven).
-const IN_FLIGHT = 12
-const lanes = new Map<string, { running: number, waiting: Array<() => void> }>()
-
-async function turn (url: string): Promise<() => void> {
-  let lane = lanes.get(url)
-  if (lane === undefined) lanes.set(url, lane = { running: 0, waiting: [] })
-  const mine = lane
-  if (mine.running >= IN_FLIGHT) await new Promise<void>(resolve => mine.waiting.push(resolve))
-  else mine.running++
-  // A finished request hands its place straight to the next in line.
-  return () => {
-    const next = mine.waiting.shift()
-    if (next !== undefined) next()
-    else mine.running--
-  }
-}
-
 /** One JSON request; rejects if the connection fails (the server is gone: nothing acknowledged). */
 export async function request (url: string, method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<Answer> {
-  const done = await turn(url)
-  try {
-    const res = await fetch(`${url}${path}`, {
-      method,
-      headers: { ...(body !== undefined && { 'content-type': 'application/json' }), ...headers },
-      ...(body !== undefined && { body: JSON.stringify(body) })
-    })
-    const text = await res.text()
-    return { status: res.status, text, body: text === '' ? undefined : JSON.parse(text), replayed: res.headers.get('idempotent-replayed') === 'true' }
-  } finally {
-    done()
+  const res = await fetch(`${url}${path}`, {
+    method,
+    headers: { ...(body !== undefined && { 'content-type': 'application/json' }), ...headers },
+    ...(body !== undefined && { body: JSON.stringify(body) })
+  })
+  const text = await res.text()
+  return { status: res.status, text, body: text === '' ? undefined : JSON.parse(text), replayed: res.headers.get('idempotent-replayed') === 'true' }
+}
+
+/**
+ * Runs work for an instance with at most `max` of them in flight to it, the rest waiting here in
+ * arrival order, as behind a load balancer's connection limit.
+ */
+export function inFlightLimit (max: number): <T>(url: string, work: () => Promise<T>) => Promise<T> {
+  const lanes = new Map<string, { running: number, waiting: Array<() => void> }>()
+  return async (url, work) => {
+    let lane = lanes.get(url)
+    if (lane === undefined) lanes.set(url, lane = { running: 0, waiting: [] })
+    const mine = lane
+    if (mine.running >= max) await new Promise<void>(resolve => mine.waiting.push(resolve))
+    else mine.running++
+    try {
+      return await work()
+    } finally {
+      // A finished request hands its place straight to the next in line.
+      const next = mine.waiting.shift()
+      if (next !== undefined) next()
+      else mine.running--
+    }
   }
 }
 
