@@ -2,7 +2,7 @@ import { batchRejected, InsufficientPoints, UserNotFound } from '../errors.js'
 import { type Page, type PageRequest, pageStart, toPage } from '../storage/page.js'
 import type { PgTransactions } from '../storage/postgres/transaction.js'
 import { postgresWork, type PgTx, type PostgresWork } from '../storage/work.js'
-import { byPayer, checkAdd, drawOldestFirst, takeOverDraws, type AdjustmentShare, type Lot, type NewAdd, type Take } from './ledger.js'
+import { byPayer, checkAdd, drawOldestFirst, takeOverDraws, type AdjustmentShare, type Lot, type NewAdd } from './ledger.js'
 import type { Draw, PayerPoints, PointsStore, SpendView, StoredAdd, StoredBatch, TransactionView } from './store.js'
 import { formatTimestamp } from './timestamp.js'
 
@@ -74,14 +74,19 @@ export const pgPointsSql = {
     'sum(points)::bigint AS points FROM d GROUP BY lot_id) AS s WHERE l.transaction_id = ' +
     's.lot_id) INSERT INTO point_adjustment_draws (adjustment_id, lot_id, points, cause_id, ' +
     'created_at) SELECT adjustment_id, lot_id, points, $4, $5 FROM d ORDER BY n',
-  // A spend, its draws in order, and the lots drawn down.
+  // A spend, its draws in order, the lots drawn down, its payers' balances ($6, $7: each payer
+  // once, points negative) and the ledger's total moved: one statement, because every round
+  // trip made while the ledger's row is held is one more wait for every other spend of it.
   recordSpend:
     'WITH spend AS (INSERT INTO point_spends (ledger_id, points, created_at) VALUES ($1, $2, $3) ' +
     'RETURNING id), drawn AS (UPDATE point_lots AS l SET remaining = l.remaining - d.points ' +
     'FROM unnest($4::bigint[], $5::bigint[]) AS d (lot_id, points) WHERE l.transaction_id = ' +
-    'd.lot_id) INSERT INTO point_spend_draws (spend_id, seq, lot_id, points) SELECT spend.id, ' +
-    'd.seq, d.lot_id, d.points FROM spend, unnest($4::bigint[], $5::bigint[]) WITH ORDINALITY ' +
-    'AS d (lot_id, points, seq)',
+    'd.lot_id), debit AS (UPDATE payer_balances AS b SET balance = b.balance + m.points FROM ' +
+    'unnest($6::text[], $7::bigint[]) AS m (payer, points) WHERE b.ledger_id = $1 AND b.payer = ' +
+    'm.payer), total AS (UPDATE ledger_totals SET balance = balance - $2 WHERE ledger_id = $1) ' +
+    'INSERT INTO point_spend_draws (spend_id, seq, lot_id, points) SELECT spend.id, d.seq, ' +
+    'd.lot_id, d.points FROM spend, unnest($4::bigint[], $5::bigint[]) WITH ORDINALITY AS d ' +
+    '(lot_id, points, seq)',
   // Payers' balances move by their points (each payer once; its first add creates its row, even
   // at 0), and the ledger's total by $4. A negative move is an UPDATE: PostgreSQL checks the
   // proposed row of an INSERT against CHECK (balance >= 0) before ON CONFLICT.
@@ -365,14 +370,10 @@ export class PgPoints implements PointsStore {
       const takes = drawOldestFirst(rows, points)
       const result = byPayer(takes)
       if (dryRun) return result
-      await this.#recordSpend(tx, ledgerId, points, takes)
-      await this.#moveBalances(tx, ledgerId, result.map(p => p.payer), result.map(p => p.points), -points)
+      await tx.query(sql.recordSpend, [ledgerId, points, this.#now().toISOString(), takes.map(take => take.lotId),
+        takes.map(take => take.points), result.map(p => p.payer), result.map(p => p.points)])
       return result
     })
-  }
-
-  async #recordSpend (tx: PgTx, ledgerId: number, points: number, takes: Take[]): Promise<void> {
-    await tx.query(sql.recordSpend, [ledgerId, points, this.#now().toISOString(), takes.map(take => take.lotId), takes.map(take => take.points)])
   }
 
   async balances (ledgerId: number): Promise<PayerPoints[]> {

@@ -89,6 +89,7 @@ t.test('random adds, batches, spends and reads answer the same on PostgreSQL as 
         }
       }
       deepStrictEqual(checkInvariants(sqlite.db), [])
+      // The rows no answer shows (the ledger's total row above all) hold together too.
       deepStrictEqual(await checkInvariantsPostgres(pg.pool), [])
       const rows = sqlite.db.prepare('SELECT (SELECT count(*) FROM point_adjustment_draws WHERE cause_id <> adjustment_id) AS ' +
         '"draws taken over", (SELECT count(*) FROM point_adjustment_draws WHERE cause_id = adjustment_id) AS "draws of negative adds", ' +
