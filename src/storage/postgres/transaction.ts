@@ -18,9 +18,9 @@ const RETRYABLE = new Set(['40001', '40P01'])
 export const isRetryable = (err: unknown): boolean => RETRYABLE.has(String((err as { code?: unknown } | null)?.code))
 
 // Every statement text gets a name, the same for the whole process, so pg parses it once per
-// connection and afterwards only binds. Names are prefixed with the connection's own number:
-// PGlite serves all its connections from one session, where two connections preparing the same
-// name would collide.
+// connection and afterwards only binds. Names are prefixed with the process and the connection's
+// own number: PGlite serves all its connections from one session, where two connections (of one
+// process, or of two: a command run beside the service) preparing the same name would collide.
 const textNames = new Map<string, number>()
 const connectionNumbers = new WeakMap<pg.PoolClient, number>()
 let connections = 0
@@ -30,7 +30,7 @@ function statementName (client: pg.PoolClient, text: string): string {
   if (connection === undefined) connectionNumbers.set(client, connection = ++connections)
   let name = textNames.get(text)
   if (name === undefined) textNames.set(text, name = textNames.size + 1)
-  return `tally_${connection}_${name}`
+  return `tally_${process.pid}_${connection}_${name}`
 }
 
 /** Waits before attempt `attempt + 1`: about 2 ms, doubling to 100 ms, each between half and all of that. */
