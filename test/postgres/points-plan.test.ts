@@ -53,7 +53,7 @@ const values: Record<keyof typeof pgPointsSql, unknown[] | undefined> = {
   payerLotsPage: [0, 'P1', '', 0],
   sharesPage: [0, 'P1', '2020-01-01T00:00:00.000Z', '~', 0],
   adjust: [[100001], [41], [1], 100001, CREATED],
-  recordSpend: [0, 10, CREATED, [20], [10]],
+  recordSpend: [0, 10, CREATED, [20], [10], ['P0'], [-10]],
   moveBalances: [0, ['P0', 'P1'], [5, -5], 0],
   balances: [0],
   transactionsPage: [0, MAX, 11],
