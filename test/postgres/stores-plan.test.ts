@@ -105,7 +105,7 @@ t.test('every read of the users, credits, alerts and idempotency stores uses an 
     ['alerts: the alerts of a rare code', pgAlertsSql.alertsWithCode, [1100, MAX, 51], 'alerts_code'],
     ['alerts: a user\'s alerts of a code', pgAlertsSql.alertsOfUserWithCode, [user, 123, MAX, 51], 'alerts_user'],
     ['idempotency: claim a key', pgIdempotencySql.claim, ['k77', 'f', 'now', 'cutoff'], 'idempotency_keys_pkey'],
-    ['idempotency: store the answer', pgIdempotencySql.answer, ['k77', 200, '{}'], 'idempotency_keys_pkey'],
+    ['idempotency: store the answer', pgIdempotencySql.answer, ['k77', 'f', 200, '{}', 'now'], 'idempotency_keys_pkey'],
     ['idempotency: find a key', pgIdempotencySql.find, ['k77'], 'idempotency_keys_pkey'],
     ['idempotency: purge a batch', pgIdempotencySql.purge, ['2024-01-01T01:00:00.000Z'], 'idempotency_keys_created']
   ]
