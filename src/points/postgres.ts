@@ -4,6 +4,7 @@ import type { PgTransactions } from '../storage/postgres/transaction.js'
 import { postgresWork, type PgTx, type PostgresWork } from '../storage/work.js'
 import { byPayer, checkAdd, drawOldestFirst, takeOverDraws, type AdjustmentShare, type Lot, type NewAdd } from './ledger.js'
 import type { Draw, PayerPoints, PointsStore, SpendView, StoredAdd, StoredBatch, TransactionView } from './store.js'
+import { groupDraws, type DrawRow } from './draws.js'
 import { formatTimestamp } from './timestamp.js'
 
 /** Lots read per round trip while a spend or a negative add looks for enough points. */
@@ -127,7 +128,6 @@ const sql = pgPointsSql
 interface LotRow extends Lot { ts: string }
 interface ShareRow { lot_id: number, ts: string, adjustment_id: number, points: number }
 interface PayerRow { payer: string, balance: number, adjusted: boolean }
-interface DrawRow { owner_id: number, transaction_id: number, payer: string, ts: string, points: number }
 
 /**
  * A dry run found fewer points in the lots than in the ledger's total: it read them without a
@@ -140,20 +140,6 @@ export class LedgerChangedDuringRead extends Error {
   constructor () {
     super('The ledger changed while a dry run read it; run it again')
   }
-}
-
-function draw (row: DrawRow): Draw {
-  return { transaction_id: row.transaction_id, payer: row.payer, timestamp: formatTimestamp(row.ts), points: row.points }
-}
-
-function groupDraws (rows: DrawRow[]): Map<number, Draw[]> {
-  const byOwner = new Map<number, Draw[]>()
-  for (const row of rows) {
-    const list = byOwner.get(row.owner_id) ?? []
-    list.push(draw(row))
-    byOwner.set(row.owner_id, list)
-  }
-  return byOwner
 }
 
 /**

@@ -5,9 +5,8 @@ import { sqliteWork, type SqliteWork } from '../storage/work.js'
 import { batchRejected, InsufficientPoints, UserNotFound } from '../errors.js'
 import { byPayer, checkAdd, drawOldestFirst, takeOverDraws, type AdjustmentShare, type Lot, type NewAdd } from './ledger.js'
 import type { Draw, PayerPoints, PointsStore, SpendView, StoredAdd, StoredBatch, TransactionView } from './store.js'
+import { groupDraws, type DrawRow } from './draws.js'
 import { formatTimestamp } from './timestamp.js'
-
-interface DrawRow { owner_id: number, transaction_id: number, payer: string, ts: string, points: number }
 
 /** Rows per multi-row INSERT of a bulk import: 600 parameters, well under SQLite's 32 766. */
 const INSERT_CHUNK = 100
@@ -97,20 +96,6 @@ export const pointsSql = {
     'SELECT d.spend_id AS owner_id, d.lot_id AS transaction_id, l.payer, l.ts, d.points FROM ' +
     'point_spend_draws AS d JOIN point_lots AS l ON l.transaction_id = d.lot_id WHERE ' +
     'd.spend_id IN (SELECT value FROM json_each(@ids)) ORDER BY d.spend_id, d.seq'
-}
-
-function draw (row: DrawRow): Draw {
-  return { transaction_id: row.transaction_id, payer: row.payer, timestamp: formatTimestamp(row.ts), points: row.points }
-}
-
-function groupDraws (rows: DrawRow[]): Map<number, Draw[]> {
-  const byOwner = new Map<number, Draw[]>()
-  for (const row of rows) {
-    const list = byOwner.get(row.owner_id) ?? []
-    list.push(draw(row))
-    byOwner.set(row.owner_id, list)
-  }
-  return byOwner
 }
 
 type Statements = { [K in keyof typeof pointsSql]: Statement }
