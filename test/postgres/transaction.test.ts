@@ -194,7 +194,8 @@ t.test('a real serialization failure under SERIALIZABLE is retried, and the rule
     })
   }
   await Promise.all([leave(1), leave(2)])
-  t.equal(runs, 3)
+  // At least one was aborted and ran again; PostgreSQL may abort both once (a fourth run).
+  t.ok(runs >= 3, `a conflict was retried (${runs} runs)`)
   t.equal((await rowsOf(pool)).filter(r => r.n === 1).length, 1, 'one account left at 1')
 })
 
