@@ -6,7 +6,6 @@ export type Db = Database.Database
 
 export interface TransactionRunner {
   deferred: <T>(work: () => T) => T
-  immediate: <T>(work: () => T) => T
 }
 
 /**
@@ -17,8 +16,7 @@ export interface TransactionRunner {
 export function transactionRunner (db: Db): TransactionRunner {
   const run = db.transaction((work: () => unknown) => work())
   return {
-    deferred: <T>(work: () => T): T => run.deferred(work) as T,
-    immediate: <T>(work: () => T): T => run.immediate(work) as T
+    deferred: <T>(work: () => T): T => run.deferred(work) as T
   }
 }
 
