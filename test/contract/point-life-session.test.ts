@@ -38,7 +38,7 @@ const script: Step[] = [
 ]
 
 /** Runs the script on a fresh tally; answers the session as the README shows it. */
-async function session (t: Parameters<Parameters<typeof t.test>[1]>[0]): Promise<string> {
+async function session (t: Parameters<typeof build>[0]): Promise<string> {
   let clock = new Date(0)
   const app = await build(t, { now: () => clock, env: { EXPIRY_SWEEP_ENABLED: 'false' } })
   const lines: string[] = []
