@@ -74,7 +74,7 @@ t.test('?at= follows holds, captures, voids and reversals', async t => {
 })
 
 t.test('a change writes one history row per payer, a batch included', async t => {
-  const { app } = await clockedApp(t, '2024-03-01T09:00:00.100Z')
+  const { app, clock } = await clockedApp(t, '2024-03-01T09:00:00.100Z')
   await post(app, '/add/batch', {
     adds: [
       { payer: 'A', points: 10, timestamp: '2024-01-01T00:00:00Z' },
@@ -83,12 +83,18 @@ t.test('a change writes one history row per payer, a batch included', async t =>
       { payer: 'A', points: -5, timestamp: '2024-01-03T00:00:00Z' }
     ]
   })
-  await post(app, '/spend', { points: 30 })
-  t.strictSame(await sql(app, 'SELECT payer, at, balance FROM point_balance_history ORDER BY payer, id'), [
+  const rows = async () => await sql(app, 'SELECT payer, at, balance FROM point_balance_history ORDER BY payer, at')
+  t.strictSame(await rows(), [
     { payer: 'A', at: '2024-03-01T09:00:00.100Z', balance: 25 },
-    { payer: 'A', at: '2024-03-01T09:00:00.100Z', balance: 0 },
+    { payer: 'B', at: '2024-03-01T09:00:00.100Z', balance: 5 }
+  ])
+  clock.set('2024-03-01T10:00:00.100Z')
+  await post(app, '/spend', { points: 30 })
+  t.strictSame(await rows(), [
+    { payer: 'A', at: '2024-03-01T09:00:00.100Z', balance: 25 },
+    { payer: 'A', at: '2024-03-01T10:00:00.100Z', balance: 0 },
     { payer: 'B', at: '2024-03-01T09:00:00.100Z', balance: 5 },
-    { payer: 'B', at: '2024-03-01T09:00:00.100Z', balance: 0 }
+    { payer: 'B', at: '2024-03-01T10:00:00.100Z', balance: 0 }
   ])
 })
 
