@@ -99,7 +99,7 @@ t.test('a partial capture returns the rest to the same lots, and its spend can b
   t.strictSame((await get(app, '/balance')).body, { A: 10, B: 100 })
   const over = await reverse(app, 1, { points: 91 })
   expectError(t, over, 400, 'REVERSAL_EXCEEDS_SPEND')
-  t.match(over.body.message, /\b90\b/)
+  t.match(over.body.message, /\b90 points left\b/)
   t.strictSame((await reverse(app, 1)).body.restored_to, [{ ...lotA, points: 90 }])
   t.strictSame((await get(app, '/balance')).body, { A: 100, B: 100 })
   t.equal((await get(app, '/spends')).body.items[0].reversed, 120)
@@ -343,6 +343,20 @@ t.test('a hold that expires after its lot: the held points expire when the hold 
   t.strictSame((await get(app, '/balance')).body, { A: 0, B: 100 })
   t.strictSame((await get(app, '/balance?at=2024-03-12T00:00:00Z')).body, { A: 0, B: 50 })
   t.strictSame((await get(app, '/balance?at=2024-03-15T00:00:00Z')).body, { A: 0, B: 100 })
+})
+
+t.test('a hold that expires at the instant its lot does: the hold first, then the lot, both dated then', async t => {
+  const { app, clock } = await clockedApp(t, C0)
+  await twoLots(app, '2024-03-10T00:00:00Z')
+  await post(app, '/holds', { points: 60, expires_at: '2024-03-10T00:00:00Z' })
+  clock.set('2024-03-20T00:00:00.100Z')
+  t.strictSame((await get(app, '/expirations')).body.items, [
+    { id: 2, transaction_id: 1, payer: 'A', points: 40, expired_at: '2024-03-10T00:00:00Z' },
+    { id: 1, transaction_id: 1, payer: 'A', points: 60, expired_at: '2024-03-10T00:00:00Z' }
+  ], 'the released 60 expire at once, then the lot\'s 40')
+  t.strictSame((await get(app, '/balance?at=2024-03-09T23:59:59.999Z')).body, { A: 40, B: 100 })
+  t.strictSame((await get(app, '/balance?at=2024-03-10T00:00:00Z')).body, { A: 0, B: 100 })
+  t.match((await get(app, '/holds/1')).body, { status: 'expired' })
 })
 
 t.test('holds page newest first and filter by status', async t => {

@@ -51,7 +51,7 @@ t.test('partial reversals undo the newest draws first and continue where the las
   const before = await snapshot(app)
   const over = await reverse(app, 1, { points: 81 })
   expectError(t, over, 400, 'REVERSAL_EXCEEDS_SPEND')
-  t.match(over.body.message, /\b80\b/, 'says how much is left')
+  t.match(over.body.message, /\b80 points left\b/, 'says how much is left')
   t.strictSame(await snapshot(app), before)
   const rest = await reverse(app, 1)
   t.equal(rest.status, 201)
@@ -74,7 +74,7 @@ t.test('nothing left to reverse: {} is refused and says 0 are left', async t => 
   const before = await snapshot(app)
   const again = await reverse(app, 1)
   expectError(t, again, 400, 'REVERSAL_EXCEEDS_SPEND')
-  t.match(again.body.message, /\b0\b/)
+  t.match(again.body.message, /\b0 points left\b/)
   expectError(t, await reverse(app, 1, { points: 1 }), 400, 'REVERSAL_EXCEEDS_SPEND')
   t.strictSame(await snapshot(app), before)
 })
@@ -135,7 +135,7 @@ t.test('refused reversals change nothing', async t => {
   expectError(t, await get(app, '/users/2/points/spends/1/reversals'), 404, 'SPEND_NOT_FOUND')
   const over = await reverse(app, 2, { points: 51 })
   expectError(t, over, 400, 'REVERSAL_EXCEEDS_SPEND')
-  t.match(over.body.message, /\b50\b/)
+  t.match(over.body.message, /\b50 points left\b/)
   for (const body of [{ points: 0 }, { points: -1 }, { points: 1.5 }, { points: '5' }, { points: 1, extra: 1 }, { reason: 'x' }]) {
     expectError(t, await reverse(app, 2, body), 400, 'INVALID_REQUEST')
   }
