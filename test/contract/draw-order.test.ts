@@ -1,5 +1,5 @@
 import t from 'tap'
-import { get, post } from '../helper.js'
+import { get, invariants, post } from '../helper.js'
 import { clockedApp } from './clocked.js'
 
 // POINTS_DRAW_ORDER: which lots a spend or a hold draws first. The README's example: three payers,
@@ -56,6 +56,7 @@ t.test('expiry: soonest expires_at first, never-expiring last; spends and holds 
     'MILLER COORS': { available: 0, held: 0, expiring: [] },
     UNILEVER: { available: 0, held: 100, expiring: [] }
   })
+  t.strictSame(await invariants(app), [], 'db:check holds')
 })
 
 t.test('expiry: equal expires_at by timestamp, then arrival', async t => {

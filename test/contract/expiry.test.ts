@@ -1,5 +1,5 @@
 import t from 'tap'
-import { expectError, get, post, snapshot, sql } from '../helper.js'
+import { expectError, get, invariants, post, snapshot, sql } from '../helper.js'
 import { clockedApp } from './clocked.js'
 
 // Issue 13, expiry: from the instant the service clock reaches a lot's expires_at its remaining
@@ -61,6 +61,7 @@ t.test('a spend one millisecond before the expiry draws the lot; one millisecond
   const spends = (await get(app, '/spends')).body.items
   t.strictSame(spends.map((s: { drawn_from: Array<{ transaction_id: number, points: number }> }) => s.drawn_from.map(d => [d.transaction_id, d.points])),
     [[[2, 30]], [[1, 30]]])
+  t.strictSame(await invariants(app), [], 'db:check holds')
 })
 
 t.test('at the very instant of expires_at the points are gone, first seen by a read', async t => {
@@ -98,6 +99,7 @@ t.test('an expires_at already past is allowed: the points expire at once, dated 
   // The oldest points of the ledger are Q's; they are not drawable.
   t.strictSame((await post(app, '/spend', { points: 7 })).body, [{ payer: 'B', points: -7 }])
   expectError(t, await post(app, '/add', { payer: 'Q', points: -1, timestamp: '2024-02-01T00:00:00Z' }), 400, 'INSUFFICIENT_PAYER_POINTS')
+  t.strictSame(await invariants(app), [], 'db:check holds')
 })
 
 t.test('a negative add draws only from unexpired lots', async t => {
@@ -134,6 +136,7 @@ t.test('a backdated add beside an expired lot moves no draw onto it', async t =>
   t.strictSame(negative.drawn_from, [{ transaction_id: 1, payer: 'A', timestamp: '2024-01-10T00:00:00Z', points: 40 }])
   t.strictSame((await get(app, '/expirations')).body.items, [{ id: 1, transaction_id: 1, payer: 'A', points: 60, expired_at: E }])
   t.strictSame((await post(app, '/spend', { points: 30 })).body, [{ payer: 'A', points: -30 }])
+  t.strictSame(await invariants(app), [], 'db:check holds')
 })
 
 t.test('a backdated add that is itself expired takes over no draws', async t => {
@@ -199,4 +202,5 @@ t.test('a batch takes expires_at per add, each under the rules of POST /add', as
     { id: 1, expires_at: E, expired: 0, remaining: 10 }
   ])
   t.strictSame((await get(app, '/expirations')).body.items, [{ id: 1, transaction_id: 2, payer: 'A', points: 5, expired_at: '2024-02-01T00:00:00Z' }])
+  t.strictSame(await invariants(app), [], 'db:check holds')
 })

@@ -1,6 +1,6 @@
 import t from 'tap'
 import type { FastifyInstance } from 'fastify'
-import { expectError, get, post, snapshot, value } from '../helper.js'
+import { expectError, get, invariants, post, snapshot, value } from '../helper.js'
 import { capture, clockedApp, reverse, voidHold } from './clocked.js'
 
 // Issue 13, holds: POST /holds draws points now and keeps them out of the balance until the hold
@@ -104,6 +104,7 @@ t.test('a partial capture returns the rest to the same lots, and its spend can b
   t.strictSame((await get(app, '/balance')).body, { A: 100, B: 100 })
   t.equal((await get(app, '/spends')).body.items[0].reversed, 120)
   t.match((await get(app, '/holds/1')).body, { status: 'captured', captured: 120, spend_id: 1 }, 'the hold stays captured')
+  t.strictSame(await invariants(app), [], 'db:check holds')
 })
 
 t.test('a void returns every held point', async t => {
@@ -183,6 +184,7 @@ t.test('two concurrent captures of one hold: exactly one wins', async t => {
   }
   t.equal(await value(app, 'SELECT count(*) FROM point_spends'), 5)
   t.equal(await value(app, 'SELECT sum(points) FROM point_spends'), spent)
+  t.strictSame(await invariants(app), [], 'db:check holds')
 })
 
 t.test('a capture racing a void: exactly one wins', async t => {
@@ -209,6 +211,7 @@ t.test('a capture racing a void: exactly one wins', async t => {
     t.strictSame((await get(app, '/balance/details')).body.A.held, 0)
   }
   t.equal(await value(app, 'SELECT coalesce(sum(points), 0) FROM point_spends'), spent)
+  t.strictSame(await invariants(app), [], 'db:check holds')
 })
 
 t.test('a hold resolves once: capture or void of a resolved hold is 409 and changes nothing', async t => {
@@ -293,6 +296,7 @@ t.test('held points whose lot expires: a capture still takes them', async t => {
   t.strictSame((await get(app, '/balance')).body, { A: 0, B: 50 })
   t.strictSame((await get(app, '/expirations')).body.items, [])
   t.match((await get(app, '/transactions')).body.items[1], { id: 1, remaining: 0, expired: 0 })
+  t.strictSame(await invariants(app), [], 'db:check holds')
 })
 
 t.test('held points whose lot expires: a void releases them and they expire at once', async t => {
@@ -307,6 +311,7 @@ t.test('held points whose lot expires: a void releases them and they expire at o
   t.strictSame((await get(app, '/expirations')).body.items, [{ id: 1, transaction_id: 1, payer: 'A', points: 100, expired_at: '2024-03-11T00:00:00.400Z' }])
   t.match((await get(app, '/transactions')).body.items[1], { id: 1, remaining: 0, expired: 100 })
   expectError(t, await post(app, '/spend', { points: 101 }), 400, 'INSUFFICIENT_POINTS')
+  t.strictSame(await invariants(app), [], 'db:check holds')
 })
 
 t.test('a partial capture after the lot expired: the rest of the expired lot expires at once', async t => {
@@ -318,6 +323,7 @@ t.test('a partial capture after the lot expired: the rest of the expired lot exp
   t.strictSame(res.body.spent, [{ payer: 'A', points: -30 }])
   t.strictSame((await get(app, '/balance')).body, { A: 0, B: 100 })
   t.strictSame((await get(app, '/expirations')).body.items, [{ id: 1, transaction_id: 1, payer: 'A', points: 70, expired_at: '2024-03-11T00:00:00.400Z' }])
+  t.strictSame(await invariants(app), [], 'db:check holds')
 })
 
 t.test('a hold that expires before its lot: the points come back at the hold\'s expiry, then expire with the lot', async t => {
@@ -332,6 +338,7 @@ t.test('a hold that expires before its lot: the points come back at the hold\'s 
   t.strictSame((await get(app, '/balance?at=2024-03-05T00:00:00Z')).body, { A: 100, B: 100 })
   t.strictSame((await get(app, '/balance?at=2024-03-09T23:59:59.999Z')).body, { A: 100, B: 100 })
   t.strictSame((await get(app, '/balance?at=2024-03-10T00:00:00Z')).body, { A: 0, B: 100 })
+  t.strictSame(await invariants(app), [], 'db:check holds')
 })
 
 t.test('a hold that expires after its lot: the held points expire when the hold does', async t => {
@@ -343,6 +350,7 @@ t.test('a hold that expires after its lot: the held points expire when the hold 
   t.strictSame((await get(app, '/balance')).body, { A: 0, B: 100 })
   t.strictSame((await get(app, '/balance?at=2024-03-12T00:00:00Z')).body, { A: 0, B: 50 })
   t.strictSame((await get(app, '/balance?at=2024-03-15T00:00:00Z')).body, { A: 0, B: 100 })
+  t.strictSame(await invariants(app), [], 'db:check holds')
 })
 
 t.test('a hold that expires at the instant its lot does: the hold first, then the lot, both dated then', async t => {
@@ -357,6 +365,7 @@ t.test('a hold that expires at the instant its lot does: the hold first, then th
   t.strictSame((await get(app, '/balance?at=2024-03-09T23:59:59.999Z')).body, { A: 40, B: 100 })
   t.strictSame((await get(app, '/balance?at=2024-03-10T00:00:00Z')).body, { A: 0, B: 100 })
   t.match((await get(app, '/holds/1')).body, { status: 'expired' })
+  t.strictSame(await invariants(app), [], 'db:check holds')
 })
 
 t.test('holds page newest first and filter by status', async t => {

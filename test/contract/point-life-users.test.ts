@@ -1,6 +1,6 @@
 import t from 'tap'
 import type { FastifyInstance } from 'fastify'
-import { call, expectError, get, post, snapshot } from '../helper.js'
+import { call, expectError, get, invariants, post, snapshot } from '../helper.js'
 import { type Clock, clockedApp } from './clocked.js'
 
 // Issue 13 on a user's ledger (/users/:userId/points/...): exactly the default ledger's rules.
@@ -73,6 +73,8 @@ t.test('a user\'s ledger answers every step exactly as the default ledger does',
   ])
   t.equal(expected[12]!.body, '{"A":0,"B":100,"C":0}')
   t.strictSame(JSON.parse(expected.at(-4)!.body).code, 'SPEND_NOT_FOUND')
+  t.strictSame(await invariants(plain.app), [], 'db:check holds')
+  t.strictSame(await invariants(user.app), [], 'db:check holds on the user\'s ledger')
 })
 
 t.test('ledgers do not see each other\'s holds, reversals or expirations', async t => {

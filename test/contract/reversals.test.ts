@@ -1,5 +1,5 @@
 import t from 'tap'
-import { expectError, get, post, snapshot } from '../helper.js'
+import { expectError, get, invariants, post, snapshot } from '../helper.js'
 import { clockedApp, reverse } from './clocked.js'
 
 // Issue 13, refunds: POST /spends/:spendId/reversals gives points back to exactly the lots the spend
@@ -64,6 +64,7 @@ t.test('partial reversals undo the newest draws first and continue where the las
   t.strictSame((await get(app, '/spends/1/reversals?limit=2&cursor=2')).body, { items: [first.body], next_cursor: null })
   // FIFO holds after the refunds: A's points are the oldest again.
   t.strictSame((await post(app, '/spend', { points: 110 })).body, [{ payer: 'A', points: -100 }, { payer: 'B', points: -10 }])
+  t.strictSame(await invariants(app), [], 'db:check holds')
 })
 
 t.test('nothing left to reverse: {} is refused and says 0 are left', async t => {
@@ -103,6 +104,7 @@ t.test('a reversal after the lot expired restores the points and expires them at
   })
   expectError(t, await post(app, '/spend', { points: 101 }), 400, 'INSUFFICIENT_POINTS')
   t.equal((await get(app, '/spends')).body.items[0].reversed, 120)
+  t.strictSame(await invariants(app), [], 'db:check holds')
 })
 
 t.test('a reversal before the lot expires: the restored points expire with it, dated its expires_at', async t => {
@@ -115,6 +117,7 @@ t.test('a reversal before the lot expires: the restored points expire with it, d
   clock.set('2024-03-10T00:00:00.000Z')
   t.strictSame((await get(app, '/balance')).body, { A: 0 })
   t.strictSame((await get(app, '/expirations')).body.items, [{ id: 1, transaction_id: 1, payer: 'A', points: 40, expired_at: '2024-03-10T00:00:00Z' }])
+  t.strictSame(await invariants(app), [], 'db:check holds')
 })
 
 t.test('refused reversals change nothing', async t => {
