@@ -204,3 +204,46 @@ t.test('a batch takes expires_at per add, each under the rules of POST /add', as
   t.strictSame((await get(app, '/expirations')).body.items, [{ id: 1, transaction_id: 2, payer: 'A', points: 5, expired_at: '2024-02-01T00:00:00Z' }])
   t.strictSame(await invariants(app), [], 'db:check holds')
 })
+
+t.test('an add\'s expires_at is refused when not later than its timestamp, on a negative add, or malformed', async t => {
+  const { app } = await clockedApp(t, '2024-03-01T09:00:00.100Z')
+  await post(app, '/add', { payer: 'A', points: 100, timestamp: '2024-01-01T00:00:00Z' })
+  const before = await snapshot(app)
+  const ts = '2024-02-01T00:00:00Z'
+  for (const [what, add, code] of [
+    ['equal to timestamp', { payer: 'A', points: 5, timestamp: ts, expires_at: ts }, 'INVALID_EXPIRY'],
+    ['equal to timestamp, in another zone', { payer: 'A', points: 5, timestamp: ts, expires_at: '2024-02-01T01:00:00+01:00' }, 'INVALID_EXPIRY'],
+    ['before timestamp', { payer: 'A', points: 5, timestamp: ts, expires_at: '2024-01-31T23:59:59.999Z' }, 'INVALID_EXPIRY'],
+    ['on a negative add', { payer: 'A', points: -5, timestamp: ts, expires_at: '2025-01-01T00:00:00Z' }, 'INVALID_EXPIRY'],
+    ['more than millisecond precision', { payer: 'A', points: 5, timestamp: ts, expires_at: '2025-01-01T00:00:00.0001Z' }, 'INVALID_TIMESTAMP'],
+    ['not a time', { payer: 'A', points: 5, timestamp: ts, expires_at: 'next year' }, 'INVALID_REQUEST'],
+    ['null', { payer: 'A', points: 5, timestamp: ts, expires_at: null }, 'INVALID_REQUEST']
+  ] as const) {
+    const res = await post(app, '/add', add)
+    t.equal(res.body.code, code, what)
+    expectError(t, res, 400, code)
+  }
+  const batch = await post(app, '/add/batch', {
+    adds: [{ payer: 'B', points: 5, timestamp: ts }, { payer: 'A', points: -5, timestamp: ts, expires_at: '2025-01-01T00:00:00Z' }]
+  })
+  expectError(t, batch, 400, 'BATCH_REJECTED')
+  t.equal(batch.body.index, 1)
+  t.match(batch.body.message, /adds\[1\] refused \(INVALID_EXPIRY\)/)
+  const late = await post(app, '/add/batch', { adds: [{ payer: 'B', points: 5, timestamp: ts, expires_at: ts }] })
+  t.match(late.body, { code: 'BATCH_REJECTED', index: 0, message: /INVALID_EXPIRY/ })
+  t.strictSame(await snapshot(app), before)
+})
+
+t.test('held points are not there for a negative add to take', async t => {
+  const { app } = await clockedApp(t, '2024-03-01T09:00:00.100Z')
+  await post(app, '/add', { payer: 'A', points: 100, timestamp: '2024-01-01T00:00:00Z' })
+  await post(app, '/holds', { points: 80 })
+  const before = await snapshot(app)
+  const refused = await post(app, '/add', { payer: 'A', points: -21, timestamp: '2024-02-01T00:00:00Z' })
+  expectError(t, refused, 400, 'INSUFFICIENT_PAYER_POINTS')
+  t.equal(refused.body.message, 'Payer A has 20 points; cannot take 21')
+  t.strictSame(await snapshot(app), before)
+  t.equal((await post(app, '/add', { payer: 'A', points: -20, timestamp: '2024-02-01T00:00:00Z' })).status, 200)
+  t.strictSame((await get(app, '/balance/details')).body, { A: { available: 0, held: 80, expiring: [] } })
+  t.strictSame(await invariants(app), [], 'db:check holds')
+})

@@ -1,6 +1,6 @@
 import t from 'tap'
 import type { FastifyInstance } from 'fastify'
-import { expectError, post, snapshot, value } from '../helper.js'
+import { expectError, get, post, snapshot, value } from '../helper.js'
 import { clockedApp, withoutKeys } from './clocked.js'
 
 // Issue 13's writes honour Idempotency-Key: a repeat answers the stored bytes and applies nothing.
@@ -31,8 +31,9 @@ for (const prefix of ['', '/users/1/points']) {
       const first = await keyed(app, url, `k${i}`, body)
       t.equal(first.statusCode, status, url)
       const before = withoutKeys(await snapshot(app))
-      // Later, when a fresh request would answer differently (a new created_at, or a refusal).
-      clock.set(`2024-03-${String(2 + i).padStart(2, '0')}T00:00:00.000Z`)
+      // Later (within the key's 24 hours), when a fresh request would answer differently: a new
+      // created_at, or a refusal.
+      clock.set(`2024-03-01T${String(10 + i).padStart(2, '0')}:00:00.000Z`)
       const repeat = await keyed(app, url, `k${i}`, body)
       t.equal(repeat.statusCode, status, `${url}: the stored status`)
       t.equal(repeat.body, first.body, `${url}: the stored bytes`)
@@ -70,4 +71,21 @@ t.test('a refused capture stores no key: its retry runs again', async t => {
   t.equal(other.statusCode, 200)
   const retried = await keyed(app, '/holds/1/capture', 'retry', { points: 11 })
   expectError(t, { status: retried.statusCode, body: retried.json() }, 409, 'HOLD_NOT_PENDING')
+})
+
+t.test('a replay after a lot expired answers the stored bytes and settles nothing; a refusal settles nothing either', async t => {
+  const { app, clock } = await clockedApp(t, '2024-03-01T09:00:00.100Z')
+  await post(app, '/add', { payer: 'A', points: 100, timestamp: '2024-01-01T00:00:00Z', expires_at: '2024-03-01T10:00:00Z' })
+  await post(app, '/holds', { points: 10 })
+  const first = await keyed(app, '/holds/1/capture', 'k', {})
+  t.equal(first.statusCode, 200)
+  clock.set('2024-03-01T11:00:00.000Z')
+  const before = await snapshot(app)
+  const again = await keyed(app, '/holds/1/capture', 'k', {})
+  t.equal(again.body, first.body)
+  t.equal(again.headers['idempotent-replayed'], 'true')
+  expectError(t, await post(app, '/holds/1/void', {}), 409, 'HOLD_NOT_PENDING')
+  t.strictSame(withoutKeys(await snapshot(app)), withoutKeys(before), 'the lot\'s 90 are still to settle')
+  t.strictSame((await get(app, '/balance')).body, { A: 0 })
+  t.strictSame((await get(app, '/expirations')).body.items, [{ id: 1, transaction_id: 1, payer: 'A', points: 90, expired_at: '2024-03-01T10:00:00Z' }])
 })
