@@ -214,6 +214,18 @@ t.test('a capture racing a void: exactly one wins', async t => {
   t.strictSame(await invariants(app), [], 'db:check holds')
 })
 
+t.test('two concurrent holds and a spend cannot take the same points', async t => {
+  const { app } = await clockedApp(t, C0)
+  await post(app, '/add', { payer: 'A', points: 100, timestamp: lotA.timestamp })
+  const answers = await Promise.all([post(app, '/holds', { points: 60 }), post(app, '/spend', { points: 60 }), post(app, '/holds', { points: 60 })])
+  t.equal(answers.filter(a => a.status < 300).length, 1, 'one of three')
+  for (const refused of answers.filter(a => a.status >= 300)) expectError(t, refused, 400, 'INSUFFICIENT_POINTS')
+  const details = (await get(app, '/balance/details')).body.A
+  t.equal(details.available, 40)
+  t.equal(details.held + await value(app, 'SELECT coalesce(sum(points), 0) FROM point_spends'), 60)
+  t.strictSame(await invariants(app), [], 'db:check holds')
+})
+
 t.test('a hold resolves once: capture or void of a resolved hold is 409 and changes nothing', async t => {
   const { app } = await clockedApp(t, C0)
   await twoLots(app)

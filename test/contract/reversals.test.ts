@@ -120,6 +120,25 @@ t.test('a reversal before the lot expires: the restored points expire with it, d
   t.strictSame(await invariants(app), [], 'db:check holds')
 })
 
+t.test('two concurrent reversals of one spend give back no more than it drew', async t => {
+  const { app } = await clockedApp(t, '2024-03-01T09:00:00.100Z')
+  await post(app, '/add', { payer: 'A', points: 100, timestamp: lotA.timestamp })
+  await post(app, '/add', { payer: 'B', points: 100, timestamp: lotB.timestamp })
+  await post(app, '/spend', { points: 150 })
+  const [first, second] = await Promise.all([reverse(app, 1), reverse(app, 1, { points: 100 })])
+  const won = [first!, second!].filter(r => r.status === 201)
+  const lost = [first!, second!].filter(r => r.status !== 201)
+  t.equal(won.length, 1)
+  expectError(t, lost[0]!, 400, 'REVERSAL_EXCEEDS_SPEND')
+  t.equal((await get(app, '/spends')).body.items[0].reversed, won[0]!.body.points)
+  const balance = (await get(app, '/balance')).body
+  t.equal(balance.A + balance.B, 50 + (won[0]!.body.points as number))
+  // Two more of 1 point: both refused when nothing is left, both through when 50 points are.
+  const [x, y] = await Promise.all([reverse(app, 1, { points: 1 }), reverse(app, 1, { points: 1 })])
+  t.strictSame([x!.status, y!.status], won[0]!.body.points === 150 ? [400, 400] : [201, 201])
+  t.strictSame(await invariants(app), [], 'db:check holds')
+})
+
 t.test('refused reversals change nothing', async t => {
   const { app } = await clockedApp(t, '2024-03-01T09:00:00.100Z')
   await post(app, '/users', { email: 'ada@example.com', name: 'Ada' })
