@@ -104,9 +104,13 @@ export class PointLifeModel {
   readonly holds: Hold[] = []
   readonly reversals: Reversal[] = []
 
-  constructor (now: number, order: DrawOrder = 'timestamp') {
+  readonly #firstId: number
+
+  /** `firstId`: where this ledger's ids start, when another ledger has taken the ones before. */
+  constructor (now: number, order: DrawOrder = 'timestamp', firstId = 1) {
     this.now = now
     this.order = order
+    this.#firstId = firstId
   }
 
   /** The clock moves forward to `at`. */
@@ -160,7 +164,7 @@ export class PointLifeModel {
   }
 
   #nextId (rows: Array<{ id: number }>): number {
-    return rows.length + 1
+    return this.#firstId + rows.length
   }
 
   add (add: { payer: string, points: number, timestamp: number, expiresAt?: number }): Reply {
@@ -306,9 +310,16 @@ export class PointLifeModel {
     }
     spend.reversed += n
     this.reversals.push(reversal)
+    return { status: 201, body: this.#reversalView(reversal) }
+  }
+
+  #reversalView (reversal: Reversal): Record<string, unknown> {
     return {
-      status: 201,
-      body: { id: reversal.id, spend_id: spendId, points: n, restored_to: restored.map(draw), created_at: new Date(this.now).toISOString() }
+      id: reversal.id,
+      spend_id: reversal.spendId,
+      points: reversal.points,
+      restored_to: reversal.restoredTo.map(draw),
+      created_at: new Date(reversal.createdAt).toISOString()
     }
   }
 
@@ -363,6 +374,21 @@ export class PointLifeModel {
   holdList (): Array<Record<string, unknown>> {
     this.#settle()
     return [...this.holds].reverse().map(hold => this.holdView(hold))
+  }
+
+  /** GET /holds/:holdId. */
+  hold (holdId: number): Reply {
+    this.#settle()
+    const hold = this.holds.find(h => h.id === holdId)
+    return hold === undefined ? refuse(404, 'HOLD_NOT_FOUND') : { status: 200, body: this.holdView(hold) }
+  }
+
+  /** GET /spends/:spendId/reversals, every item, newest first. */
+  reversalList (spendId: number): Reply {
+    this.#settle()
+    if (!this.spends.some(s => s.id === spendId)) return refuse(404, 'SPEND_NOT_FOUND')
+    const items = this.reversals.filter(r => r.spendId === spendId).reverse().map(r => this.#reversalView(r))
+    return { status: 200, body: { items, next_cursor: null } }
   }
 
   /** GET /spends, every item, newest first. */
