@@ -19,6 +19,8 @@ import shutdown from './system/shutdown.js'
 import securityHeaders from './http/security-headers.js'
 import requestLog, { loggerOptions } from './http/logging.js'
 import usersRoutes from './users/routes.js'
+import expirySweep from './points/expiry-sweep.js'
+import pointLifeRoutes from './points/life-routes.js'
 
 export interface AppOptions {
   /** The clock every stored time comes from; tests pass their own. */
@@ -67,7 +69,7 @@ export function buildApp (config: Config, options: AppOptions = {}): FastifyInst
   app.register(shutdown)
   app.register(docs, { bearer: config.apiToken !== undefined })
   // One engine: PostgreSQL when DATABASE_URL is set, else the SQLite file at DB_PATH.
-  const stores = { now, eventTimeUnit: config.eventTimeUnit, idempotencyTtlHours: config.idempotencyTtlHours }
+  const stores = { now, eventTimeUnit: config.eventTimeUnit, idempotencyTtlHours: config.idempotencyTtlHours, drawOrder: config.drawOrder }
   if (config.databaseUrl !== undefined) {
     app.register(postgresStorage, { ...stores, url: config.databaseUrl, poolSize: config.pgPoolSize, isolation: config.pgIsolation })
   } else {
@@ -75,6 +77,7 @@ export function buildApp (config: Config, options: AppOptions = {}): FastifyInst
   }
   app.register(keyPurge)
   if (config.dailyCredits.enabled) app.register(dailyGrant, { amount: config.dailyCredits.amount, now })
+  if (config.expirySweep) app.register(expirySweep)
 
   app.register(async (app) => {
     await app.register(strictParameters)
@@ -86,8 +89,10 @@ export function buildApp (config: Config, options: AppOptions = {}): FastifyInst
     if (config.apiToken !== undefined) await app.register(bearerToken, { token: config.apiToken })
     await app.register(flushRoutes, { allowFlush: config.allowFlush })
     await app.register(pointsRoutes, { perUser: false })
+    await app.register(pointLifeRoutes, { perUser: false })
     await app.register(usersRoutes)
     await app.register(pointsRoutes, { perUser: true, prefix: '/users/:userId/points' })
+    await app.register(pointLifeRoutes, { perUser: true, prefix: '/users/:userId/points' })
     await app.register(creditsRoutes)
     await app.register(alertsRoutes)
   })

@@ -1,5 +1,6 @@
 import { Type, type Static, type TSchema } from 'typebox'
 import { Value } from 'typebox/value'
+import type { DrawOrder } from './points/ledger.js'
 import type { Isolation } from './storage/postgres/transaction.js'
 
 // The environment tally reads, one entry a variable. `description` doubles as the text of the
@@ -20,7 +21,9 @@ export const EnvSchema = Type.Object({
   LOG_PRETTY: Type.Boolean({ default: false, description: 'true or false' }),
   DATABASE_URL: Type.Optional(Type.String({ pattern: '^postgres(ql)?://', description: 'unset, or a postgres:// or postgresql:// URL' })),
   PG_POOL_SIZE: Type.Integer({ minimum: 1, maximum: 1000, default: 10, description: 'an integer from 1 to 1000' }),
-  PG_ISOLATION: Type.Enum(['read_committed', 'serializable'], { default: 'read_committed', description: 'read_committed or serializable' })
+  PG_ISOLATION: Type.Enum(['read_committed', 'serializable'], { default: 'read_committed', description: 'read_committed or serializable' }),
+  POINTS_DRAW_ORDER: Type.Enum(['timestamp', 'expiry'], { default: 'timestamp', description: 'timestamp or expiry' }),
+  EXPIRY_SWEEP_ENABLED: Type.Boolean({ default: true, description: 'true or false' })
 })
 
 export type Env = Static<typeof EnvSchema>
@@ -44,6 +47,10 @@ export interface Config {
   databaseUrl: string | undefined
   pgPoolSize: number
   pgIsolation: Isolation
+  /** Which lots spends and holds draw first: oldest timestamp, or soonest expiry. */
+  drawOrder: DrawOrder
+  /** The minute sweep that writes expirations and expires holds (request time settles anyway). */
+  expirySweep: boolean
 }
 
 export class ConfigError extends Error {
@@ -109,6 +116,8 @@ export function loadConfig (env: Record<string, string | undefined>): Config {
     logPretty: valid.LOG_PRETTY,
     databaseUrl: valid.DATABASE_URL,
     pgPoolSize: valid.PG_POOL_SIZE,
-    pgIsolation: valid.PG_ISOLATION
+    pgIsolation: valid.PG_ISOLATION,
+    drawOrder: valid.POINTS_DRAW_ORDER,
+    expirySweep: valid.EXPIRY_SWEEP_ENABLED
   }
 }

@@ -13,6 +13,16 @@ export const ZeroPoints = createError('ZERO_POINTS', 'points must not be zero', 
 export const BalanceTooLarge = createError<[string]>(
   'BALANCE_TOO_LARGE', 'The resulting balance of %s would exceed 9007199254740991', 400)
 export const InvalidTimestamp = createError<[string]>('INVALID_TIMESTAMP', 'timestamp %s', 400)
+/** INVALID_TIMESTAMP for a time field other than an add's timestamp: its name, then why. */
+export const InvalidTime = createError<[string, string]>('INVALID_TIMESTAMP', '%s %s', 400)
+export const InvalidExpiry = createError<[string]>('INVALID_EXPIRY', 'expires_at %s', 400)
+export const SpendNotFound = createError<[number]>('SPEND_NOT_FOUND', 'Spend %s not found in this ledger', 404)
+export const ReversalExceedsSpend = createError<[number, number, number]>(
+  'REVERSAL_EXCEEDS_SPEND', 'Spend %s has %s points left to reverse; cannot reverse %s', 400)
+export const HoldNotFound = createError<[number]>('HOLD_NOT_FOUND', 'Hold %s not found in this ledger', 404)
+export const HoldNotPending = createError<[number, string]>('HOLD_NOT_PENDING', 'Hold %s is %s, not pending: a hold is captured or released once', 409)
+export const CaptureExceedsHold = createError<[number, number, number]>(
+  'CAPTURE_EXCEEDS_HOLD', 'Hold %s holds %s points; cannot capture %s', 400)
 export const UserNotFound = createError<[number]>('USER_NOT_FOUND', 'User %s not found', 404)
 export const EmailTaken = createError<[string]>('EMAIL_TAKEN', 'The email %s is already taken', 409)
 export const InsufficientCredits = createError<[number, number]>(

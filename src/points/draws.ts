@@ -1,4 +1,4 @@
-import type { Draw } from './store.js'
+import type { Draw, HoldStatus, HoldView } from './store.js'
 import { formatTimestamp } from './timestamp.js'
 
 /** A draw as both stores read it: the spend or negative add it belongs to, and the lot drawn. */
@@ -17,4 +17,39 @@ export function groupDraws (rows: DrawRow[]): Map<number, Draw[]> {
     byOwner.set(row.owner_id, list)
   }
   return byOwner
+}
+
+/** A lot drawn from, as the stores read it for a hold, a spend or a reversal. */
+export interface LotDrawRow { lotId: number, payer: string, ts: string, points: number }
+
+export function lotDraw (row: LotDrawRow): Draw {
+  return { transaction_id: row.lotId, payer: row.payer, timestamp: formatTimestamp(row.ts), points: row.points }
+}
+
+/** A hold's row, as both stores read it. */
+export interface HoldRow {
+  id: number
+  points: number
+  status: HoldStatus
+  expires_at: string | null
+  created_at: string
+  captured: number | null
+  spend_id: number | null
+}
+
+/** A hold's answer: `captured` and `spend_id` only once it is captured. */
+export function holdView (hold: HoldRow, draws: Array<LotDrawRow | Draw>): HoldView {
+  const view: HoldView = {
+    id: hold.id,
+    points: hold.points,
+    status: hold.status,
+    drawn_from: draws.map(d => 'lotId' in d ? lotDraw(d) : d),
+    expires_at: hold.expires_at === null ? null : formatTimestamp(hold.expires_at),
+    created_at: hold.created_at
+  }
+  if (hold.status === 'captured') {
+    view.captured = hold.captured!
+    view.spend_id = hold.spend_id!
+  }
+  return view
 }

@@ -1,22 +1,17 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import type { FastifyRequest } from 'fastify'
-import { InvalidTimestamp, ZeroPoints } from '../errors.js'
+import { InvalidExpiry, InvalidTimestamp, ZeroPoints } from '../errors.js'
 import { answerOnce } from '../http/write-path.js'
 import { IdempotencyHeaders, PageQuery, bodyErrors, errorFields, errorResponses, type ErrorStatus } from '../schemas.js'
 import { Type } from 'typebox'
-import { UserIdParams } from '../users/schemas.js'
 import type { NewAdd } from './ledger.js'
-import { AddBatchBody, AddBatchResult, AddBody, BatchRejectedError, Balances, SpendBody, SpendQuery, SpendResult, SpendPage, Transaction, TransactionPage } from './schemas.js'
+import {
+  AddBatchBody, AddBatchResult, AddBody, BatchRejectedError, BalanceDetails, BalanceQuery, Balances, CaptureBody, CaptureResult, ExpirationPage, Hold,
+  HoldBody, HoldIdParams, HoldPage, HoldStatusQuery, Reversal, ReversalBody, ReversalPage, SpendBody, SpendIdParams, SpendQuery, SpendResult,
+  SpendPage, Transaction, TransactionPage, VoidBody
+} from './schemas.js'
+import { ledgerRouting, storedTime, type PointsRoutesOptions } from './ledger-routing.js'
 import { parseTimestamp } from './timestamp.js'
 
-export interface PointsRoutesOptions {
-  /**
-   * False: the routes serve the default ledger (0). True: they are registered under
-   * /users/:userId/points and serve that user's own ledger (ledger n is user n's), 404 for an
-   * unknown user.
-   */
-  perUser: boolean
-}
 
 const addDescription =
   'Stores points a payer granted. A positive add is spent after every older one (by timestamp, ' +
@@ -27,27 +22,28 @@ const addDescription =
   'non-zero integer (ZERO_POINTS); no balance may exceed 2^53−1 (BALANCE_TOO_LARGE); timestamp is ' +
   'RFC 3339 with a zone and at most millisecond precision (INVALID_TIMESTAMP).'
 
+interface AddFields { payer: string, points: number, timestamp: string, expires_at?: string }
+
 /** An add as the route takes it, checked and in its stored form; throws what it refuses. */
-function newAdd ({ payer, points, timestamp }: { payer: string, points: number, timestamp: string }): NewAdd {
+function newAdd ({ payer, points, timestamp, expires_at: expires }: AddFields): NewAdd {
   if (points === 0) throw new ZeroPoints()
   const parsed = parseTimestamp(timestamp)
   if (!parsed.ok) throw new InvalidTimestamp(parsed.reason)
-  return { payer, points, ts: parsed.utc }
+  if (expires === undefined) return { payer, points, ts: parsed.utc }
+  const expiresAt = storedTime('expires_at', expires)
+  if (points < 0) throw new InvalidExpiry('is for positive adds only: a negative add takes points back and has none to expire')
+  if (expiresAt <= parsed.utc) throw new InvalidExpiry('must be later than timestamp')
+  return { payer, points, ts: parsed.utc, expiresAt }
 }
 
-function * storedForms (adds: Array<{ payer: string, points: number, timestamp: string }>): Generator<NewAdd> {
+function * storedForms (adds: AddFields[]): Generator<NewAdd> {
   for (const add of adds) yield newAdd(add)
 }
 
 /** The points ledger: add, spend, balance and their history, for the default or a user's ledger. */
 const pointsRoutes: FastifyPluginAsyncTypebox<PointsRoutesOptions> = async (app, { perUser }) => {
   const { points } = app
-  const tags = perUser ? ['user points'] : ['points']
-  const params = perUser ? { params: UserIdParams } : {}
-  const notFound: ErrorStatus[] = perUser ? [404] : []
-  const codes = perUser ? { 404: ['USER_NOT_FOUND'] } : {}
-  // The store answers 404 for a ledger whose user does not exist.
-  const ledgerOf = (request: FastifyRequest): number => perUser ? (request.params as { userId: number }).userId : 0
+  const { tags, params, notFound, codes, ledgerOf, settled } = ledgerRouting(app, perUser)
 
   for (const url of perUser ? ['/add'] : ['/add', '/addTransaction']) {
     app.post(url, {
@@ -113,8 +109,10 @@ const pointsRoutes: FastifyPluginAsyncTypebox<PointsRoutesOptions> = async (app,
     }
   }, async (request, reply) => {
     // A dry run writes nothing: without a key it is a read, and waits for no write lock.
+    if (request.query.dry_run === true && request.headers['idempotency-key'] === undefined) {
+      return await app.storage.read(points.spend(await settled(request), request.body.points, true))
+    }
     const spend = points.spend(ledgerOf(request), request.body.points, request.query.dry_run === true)
-    if (request.query.dry_run === true && request.headers['idempotency-key'] === undefined) return await app.storage.read(spend)
     return await answerOnce(request, reply, 200, spend)
   })
 
@@ -122,14 +120,23 @@ const pointsRoutes: FastifyPluginAsyncTypebox<PointsRoutesOptions> = async (app,
     schema: {
       tags,
       ...params,
-      summary: 'Points per payer',
-      description: 'Every payer that has a transaction, zero balances included, keys sorted. Read from a maintained row per payer, not summed from history.',
-      response: { 200: Balances, ...errorResponses(perUser ? [400, 404] : [], codes) }
+      summary: 'Points per payer, available now or at a past moment',
+      description:
+        'Every payer that has a transaction, zero balances included, keys sorted: the points available ' +
+        'to spend, so neither expired nor held ones. Read from a maintained row per payer, not summed ' +
+        'from history. With `at`, what this answered at that instant (payers with no transaction by ' +
+        'then left out), expirations and holds included: one read per payer of the balance history ' +
+        'index. An `at` in the future is INVALID_TIMESTAMP.',
+      querystring: BalanceQuery,
+      response: { 200: Balances, ...errorResponses([400, ...notFound], { ...codes, 400: ['INVALID_REQUEST', 'INVALID_TIMESTAMP'] }) }
     }
   }, async (request, reply) => {
+    const at = request.query.at === undefined ? undefined : storedTime('at', request.query.at)
+    const ledgerId = await settled(request)
+    const rows = at === undefined ? await points.balances(ledgerId) : await points.balancesAt(ledgerId, at)
     // Built by hand: a JS object would put integer-like payer names ("10") before the others.
     // Fastify sends a string as it is; the cast tells the type provider so.
-    const body = (await points.balances(ledgerOf(request))).map(row => `${JSON.stringify(row.payer)}:${row.points}`).join(',')
+    const body = rows.map(row => `${JSON.stringify(row.payer)}:${row.points}`).join(',')
     return reply.type('application/json; charset=utf-8').send(`{${body}}` as unknown as Record<string, number>)
   })
 
@@ -142,7 +149,7 @@ const pointsRoutes: FastifyPluginAsyncTypebox<PointsRoutesOptions> = async (app,
       querystring: PageQuery,
       response: { 200: TransactionPage, ...errorResponses([400, ...notFound], codes) }
     }
-  }, async (request) => await points.listTransactions(ledgerOf(request), request.query))
+  }, async (request) => await points.listTransactions(await settled(request), request.query))
 
   app.get('/spends', {
     schema: {
@@ -153,7 +160,7 @@ const pointsRoutes: FastifyPluginAsyncTypebox<PointsRoutesOptions> = async (app,
       querystring: PageQuery,
       response: { 200: SpendPage, ...errorResponses([400, ...notFound], codes) }
     }
-  }, async (request) => await points.listSpends(ledgerOf(request), request.query))
+  }, async (request) => await points.listSpends(await settled(request), request.query))
 }
 
 export default pointsRoutes

@@ -49,10 +49,17 @@ const deliberate = new Map<string, { steps: RegExp, reason: string }>([
   // runs only if the statement's own count of broken keys is not zero (FkIfZero), and then the
   // statement fails anyway. Inserting fresh ids and their lots breaks none.
   ...(['points.insertTransactions', 'points.insertLots'] as const).map(name => [name, {
-    steps: /^SCAN (100-ROW VALUES CLAUSE|point_adjustment_draws|point_spend_draws)$/,
+    steps: /^SCAN (100-ROW VALUES CLAUSE|point_adjustment_draws|point_spend_draws|point_expirations|point_hold_draws|point_reversal_draws)$/,
     reason: 'a bulk import\'s rows as given; foreign-key checks that run only after a broken key'
   }] as const),
-  ['points.spendDrawsOf', { steps: /^SCAN json_each VIRTUAL TABLE INDEX 1:$/, reason: 'walks the page\'s own id list' }],
+  ...(['points.spendDrawsOf', 'points.holdDrawsOf', 'points.reversalDrawsOf'] as const).map(name => [name, {
+    steps: /^SCAN json_each VIRTUAL TABLE INDEX 1:$/,
+    reason: 'walks the page\'s own id list'
+  }] as const),
+  ...(['points.dueLotLedgers', 'points.dueHoldLedgers'] as const).map(name => [name, {
+    steps: /^USE TEMP B-TREE FOR DISTINCT$/,
+    reason: 'the sweep: its ledgers, once each, of the rows that came due only (read through the index on expiry)'
+  }] as const),
   ['alerts.eventsPage', { steps: /^SCAN \(subquery-1\)$/, reason: 'one event\'s alert codes, read by index, then ordered' }],
   ['reset.tables', { steps: /^SCAN sqlite_schema$/, reason: '/flushDB lists the tables to empty from the schema' }],
   ...checks.map(c => [`check: ${c.name}`, {

@@ -10,6 +10,7 @@ import { migratePostgres } from './migrate.js'
 import { connectOrExplain, createPool } from './pool.js'
 import { PgStorage } from './storage.js'
 import { PgTransactions, type Isolation } from './transaction.js'
+import type { DrawOrder } from '../../points/ledger.js'
 
 export interface PostgresStorageOptions {
   url: string
@@ -18,6 +19,7 @@ export interface PostgresStorageOptions {
   now: () => Date
   eventTimeUnit: 's' | 'ms'
   idempotencyTtlHours: number
+  drawOrder: DrawOrder
 }
 
 /**
@@ -45,7 +47,7 @@ export default fp<PostgresStorageOptions>(async (app, opts) => {
   const keys = new PgIdempotency(opts.now, opts.idempotencyTtlHours)
   const stores: Stores = {
     storage: new PgStorage(pool, writes, reads, keys, trouble),
-    points: new PgPoints(reads, opts.now),
+    points: new PgPoints(reads, opts.now, opts.drawOrder),
     users: new PgUsers(reads, opts.now),
     credits: new PgCredits(reads, opts.now),
     alerts: new PgAlerts(reads, opts.now, opts.eventTimeUnit),

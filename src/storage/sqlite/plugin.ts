@@ -10,6 +10,7 @@ import { openDatabase, type Db } from './open.js'
 import { SqliteStorage } from './storage.js'
 import { DatabaseTrouble } from '../trouble.js'
 import { WriteQueue } from './write-queue.js'
+import type { DrawOrder } from '../../points/ledger.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -26,6 +27,7 @@ export interface SqliteStorageOptions {
   now: () => Date
   eventTimeUnit: 's' | 'ms'
   idempotencyTtlHours: number
+  drawOrder: DrawOrder
 }
 
 /**
@@ -49,7 +51,7 @@ export default fp<SqliteStorageOptions>(async (app, opts) => {
   const keys = new SqliteIdempotency(db, opts.now, opts.idempotencyTtlHours)
   const stores: Stores = {
     storage: new SqliteStorage(db, writes, keys),
-    points: new SqlitePoints(db, opts.now),
+    points: new SqlitePoints(db, opts.now, opts.drawOrder),
     users: new SqliteUsers(db, opts.now),
     credits: new SqliteCredits(db, opts.now),
     alerts: new SqliteAlerts(db, opts.now, opts.eventTimeUnit),
