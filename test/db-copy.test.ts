@@ -52,6 +52,17 @@ async function populated (t: Test): Promise<string> {
   await ok('POST', '/users/1/points/spend', { points: 15 })
   await ok('POST', '/users/3/points/add/batch', { adds: [{ payer: 'P', points: 9, timestamp: '2023-02-01T00:00:00Z' }] })
 
+  // The life of a point: an add that expires later, one already expired (an expiration), holds
+  // pending, captured in part and voided, and a spend's reversal.
+  await ok('POST', '/add', { payer: 'MILLER COORS', points: 500, timestamp: '2022-11-07T00:00:00Z', expires_at: '2030-01-01T00:00:00Z' })
+  await ok('POST', '/add', { payer: 'DANNON', points: 30, timestamp: '2022-11-06T00:00:00Z', expires_at: '2022-12-01T00:00:00Z' })
+  await ok('POST', '/holds', { points: 100 })
+  const captured = await ok('POST', '/holds', { points: 50, expires_at: '2030-01-01T00:00:00Z' })
+  await ok('POST', `/holds/${captured.id as number}/capture`, { points: 20 })
+  const voided = await ok('POST', '/users/1/points/holds', { points: 5 }, { 'idempotency-key': 'hold-once' })
+  await ok('POST', `/users/1/points/holds/${voided.id as number}/void`, {})
+  await ok('POST', '/spends/1/reversals', { points: 100 })
+
   // Credits of every kind.
   await ok('POST', '/api/credits/1/add', { amount: 10 })
   await ok('POST', '/api/credits/1/deduct', { amount: 3 }, { 'idempotency-key': 'deduct-once' })
@@ -111,7 +122,9 @@ const reads = [
   '/users/2/points/balance', '/api/credits/1', '/api/credits/2', '/api/credits/3/history', '/api/credits/1/history?limit=2',
   '/users/1/events?limit=4', '/users/42/events', '/users/2/events', '/alerts?limit=3', '/alerts?user_id=1',
   '/alerts?code=30', '/alerts?user_id=1&code=1100', '/alerts?user_id=2', '/users/2/alert-profile',
-  '/users/3/alert-profile', '/users/1/alert-profile'
+  '/users/3/alert-profile', '/users/1/alert-profile', '/holds?limit=2', '/holds?status=captured', '/holds/1',
+  '/users/1/points/holds', '/expirations', '/balance/details', '/users/1/points/balance/details', '/spends/1/reversals',
+  '/balance?at=2024-05-01T12:00:00Z', '/balance?at=2023-01-01T00:00:00Z'
 ]
 
 async function answers (app: FastifyInstance, t: Test): Promise<Array<{ url: string, status: number, type: unknown, body: string }>> {
@@ -155,7 +168,7 @@ t.test('a file with every kind of row: copied whole, and tally on PostgreSQL ans
   t.ok(heard.includes('checking: balances match their lots'), 'progress names the checks')
   t.strictSame(await pgRows(pool), sqliteRows(db), 'every row of every table, ids and all')
   t.strictSame((await pool.query('SELECT user_id FROM alert_states ORDER BY 1')).rows, [{ user_id: 1 }, { user_id: 2 }, { user_id: 42 }])
-  t.equal((await pool.query('SELECT count(*) AS n FROM schemaversion WHERE version > 1')).rows[0].n, 0, "postgrator's record is PostgreSQL's own")
+  t.equal((await pool.query('SELECT count(*) AS n FROM schemaversion WHERE version > 2')).rows[0].n, 0, "postgrator's record is PostgreSQL's own")
   db.close()
 
   // Two tallies, one on each engine, asked the same things.

@@ -34,7 +34,9 @@ t.test('configuration', async t => {
     logPretty: false,
     databaseUrl: undefined,
     pgPoolSize: 10,
-    pgIsolation: 'read_committed'
+    pgIsolation: 'read_committed',
+    drawOrder: 'timestamp',
+    expirySweep: true
   }, 'defaults')
   t.strictSame(loadConfig({
     PORT: '0',
@@ -52,7 +54,9 @@ t.test('configuration', async t => {
     LOG_PRETTY: 'true',
     DATABASE_URL: 'postgres://tally:s3cret@db.example:5433/tally?sslmode=require',
     PG_POOL_SIZE: '25',
-    PG_ISOLATION: 'serializable'
+    PG_ISOLATION: 'serializable',
+    POINTS_DRAW_ORDER: 'expiry',
+    EXPIRY_SWEEP_ENABLED: 'false'
   }), {
     port: 0,
     host: '0.0.0.0',
@@ -67,7 +71,9 @@ t.test('configuration', async t => {
     logPretty: true,
     databaseUrl: 'postgres://tally:s3cret@db.example:5433/tally?sslmode=require',
     pgPoolSize: 25,
-    pgIsolation: 'serializable'
+    pgIsolation: 'serializable',
+    drawOrder: 'expiry',
+    expirySweep: false
   })
   t.equal(loadConfig({ DATABASE_URL: 'postgresql:///tally' }).databaseUrl, 'postgresql:///tally', 'postgresql://, and no host: the local socket')
   t.equal(loadConfig({ DATABASE_URL: '' }).databaseUrl, undefined, 'empty: SQLite')

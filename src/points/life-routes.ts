@@ -136,6 +136,7 @@ const pointLifeRoutes: FastifyPluginAsyncTypebox<PointsRoutesOptions> = async (a
       tags,
       ...spendParams,
       summary: 'A spend\'s reversals, newest first',
+      description: 'Each reversal of the spend with the adds it gave points back to. Another ledger\'s spend, or none, is SPEND_NOT_FOUND. Paginated with cursor and limit.',
       querystring: PageQuery,
       response: { 200: ReversalPage, ...errorResponses([400, 404], { 404: ['SPEND_NOT_FOUND', ...userCodes] }) }
     }

@@ -1,17 +1,15 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { InvalidExpiry, InvalidTimestamp, ZeroPoints } from '../errors.js'
 import { answerOnce } from '../http/write-path.js'
-import { IdempotencyHeaders, PageQuery, bodyErrors, errorFields, errorResponses, type ErrorStatus } from '../schemas.js'
+import { IdempotencyHeaders, PageQuery, bodyErrors, errorFields, errorResponses } from '../schemas.js'
 import { Type } from 'typebox'
 import type { NewAdd } from './ledger.js'
 import {
-  AddBatchBody, AddBatchResult, AddBody, BatchRejectedError, BalanceDetails, BalanceQuery, Balances, CaptureBody, CaptureResult, ExpirationPage, Hold,
-  HoldBody, HoldIdParams, HoldPage, HoldStatusQuery, Reversal, ReversalBody, ReversalPage, SpendBody, SpendIdParams, SpendQuery, SpendResult,
-  SpendPage, Transaction, TransactionPage, VoidBody
+  AddBatchBody, AddBatchResult, AddBody, BatchRejectedError, BalanceQuery, Balances, SpendBody, SpendQuery, SpendResult, SpendPage, Transaction,
+  TransactionPage
 } from './schemas.js'
 import { ledgerRouting, storedTime, type PointsRoutesOptions } from './ledger-routing.js'
 import { parseTimestamp } from './timestamp.js'
-
 
 const addDescription =
   'Stores points a payer granted. A positive add is spent after every older one (by timestamp, ' +

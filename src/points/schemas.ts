@@ -164,6 +164,8 @@ export const Hold = Type.Object(holdFields, {
 
 export const CaptureResult = Type.Object({
   ...holdFields,
+  captured: Type.Integer({ description: 'How many points the capture took' }),
+  spend_id: Type.Integer({ description: 'The spend it became (GET /spends)' }),
   spent: Type.Array(PayerPoints, { description: 'As a spend answers: one entry per payer, negative' })
 })
 

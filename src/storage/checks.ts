@@ -3,11 +3,14 @@
 // These read whole tables: they are for operators and tests, never the request path.
 export const checks: Array<{ name: string, sql: string, say: (row: any) => string }> = [
   {
+    // A payer's balance is its lots' available points: neither held nor expired (nor spent).
     name: 'balances match their lots',
-    sql: 'SELECT b.ledger_id, b.payer, b.balance, coalesce(l.held, 0) AS held FROM payer_balances AS b ' +
-      'LEFT JOIN (SELECT ledger_id, payer, sum(remaining) AS held FROM point_lots GROUP BY ledger_id, payer) AS l ' +
-      'USING (ledger_id, payer) WHERE b.balance <> coalesce(l.held, 0)',
-    say: r => `ledger ${r.ledger_id} payer ${r.payer}: balance ${r.balance} but its lots hold ${r.held}`
+    sql: 'SELECT b.ledger_id, b.payer, b.balance, coalesce(l.remaining, 0) AS remaining, b.held, coalesce(l.held, 0) AS lots_held ' +
+      'FROM payer_balances AS b LEFT JOIN (SELECT ledger_id, payer, sum(remaining) AS remaining, sum(held) AS held FROM point_lots ' +
+      'GROUP BY ledger_id, payer) AS l USING (ledger_id, payer) WHERE b.balance <> coalesce(l.remaining, 0) OR b.held <> coalesce(l.held, 0)',
+    say: r => `ledger ${r.ledger_id} payer ${r.payer}: ` + (Number(r.balance) !== Number(r.remaining)
+      ? `balance ${r.balance} but its lots hold ${r.remaining}`
+      : `${r.held} held but its lots hold ${r.lots_held}`)
   },
   {
     name: 'ledger totals match their payers',
@@ -23,8 +26,9 @@ export const checks: Array<{ name: string, sql: string, say: (row: any) => strin
   },
   {
     name: 'lots within bounds',
-    sql: 'SELECT transaction_id, points, remaining, adjusted FROM point_lots WHERE remaining < 0 OR adjusted < 0 OR remaining + adjusted > points',
-    say: r => `lot ${r.transaction_id}: points ${r.points}, remaining ${r.remaining}, adjusted ${r.adjusted} out of bounds`
+    sql: 'SELECT transaction_id, points, remaining, adjusted, held, expired, restored FROM point_lots WHERE remaining < 0 OR adjusted < 0 ' +
+      'OR held < 0 OR expired < 0 OR restored < 0 OR remaining + adjusted + held + expired > points',
+    say: r => `lot ${r.transaction_id}: points ${r.points}, remaining ${r.remaining}, adjusted ${r.adjusted}, held ${r.held}, expired ${r.expired}, restored ${r.restored} out of bounds`
   },
   {
     name: 'no negative balance',
@@ -32,11 +36,54 @@ export const checks: Array<{ name: string, sql: string, say: (row: any) => strin
     say: r => `ledger ${r.ledger_id} payer ${r.payer}: negative balance ${r.balance}`
   },
   {
-    name: 'spent points match spend draws',
-    sql: 'SELECT l.transaction_id, l.points - l.remaining - l.adjusted AS spent, coalesce(d.drawn, 0) AS drawn FROM point_lots AS l ' +
+    // Every point of a lot is in exactly one place: remaining, adjusted, held, expired, or spent
+    // net of what reversals restored; each place agrees with its own history.
+    name: 'spent points match spend draws, net of reversals',
+    sql: 'SELECT l.transaction_id, l.points - l.remaining - l.adjusted - l.held - l.expired AS spent, coalesce(d.drawn, 0) AS drawn, ' +
+      'coalesce(r.restored, 0) AS restored FROM point_lots AS l ' +
       'LEFT JOIN (SELECT lot_id, sum(points) AS drawn FROM point_spend_draws GROUP BY lot_id) AS d ON d.lot_id = l.transaction_id ' +
-      'WHERE l.points - l.remaining - l.adjusted <> coalesce(d.drawn, 0)',
-    say: r => `lot ${r.transaction_id}: ${r.spent} spent but spends drew ${r.drawn}`
+      'LEFT JOIN (SELECT lot_id, sum(points) AS restored FROM point_reversal_draws GROUP BY lot_id) AS r ON r.lot_id = l.transaction_id ' +
+      'WHERE l.points - l.remaining - l.adjusted - l.held - l.expired <> coalesce(d.drawn, 0) - coalesce(r.restored, 0) ' +
+      'OR l.restored <> coalesce(r.restored, 0)',
+    say: r => `lot ${r.transaction_id}: ${r.spent} spent but spends drew ${r.drawn}` + (Number(r.restored) > 0 ? ` and reversals restored ${r.restored}` : '')
+  },
+  {
+    name: 'held points match pending holds',
+    sql: 'SELECT l.transaction_id, l.held, coalesce(h.held, 0) AS pending FROM point_lots AS l ' +
+      "LEFT JOIN (SELECT d.lot_id, sum(d.points) AS held FROM point_hold_draws AS d JOIN point_holds AS h ON h.id = d.hold_id WHERE h.status = 'pending' " +
+      'GROUP BY d.lot_id) AS h ON h.lot_id = l.transaction_id WHERE l.held <> coalesce(h.held, 0)',
+    say: r => `lot ${r.transaction_id}: ${r.held} held but pending holds drew ${r.pending}`
+  },
+  {
+    name: 'expired points match expirations',
+    sql: 'SELECT l.transaction_id, l.expired, coalesce(e.expired, 0) AS entries FROM point_lots AS l ' +
+      'LEFT JOIN (SELECT lot_id, sum(points) AS expired FROM point_expirations GROUP BY lot_id) AS e ON e.lot_id = l.transaction_id ' +
+      'WHERE l.expired <> coalesce(e.expired, 0) OR (l.expired > 0 AND l.expires_at IS NULL)',
+    say: r => `lot ${r.transaction_id}: ${r.expired} expired but its expiration entries say ${r.entries}`
+  },
+  {
+    name: 'holds match their draws',
+    sql: 'SELECT h.id, h.points, coalesce(d.drawn, 0) AS drawn, h.status, h.captured, s.points AS spent FROM point_holds AS h ' +
+      'LEFT JOIN (SELECT hold_id, sum(points) AS drawn FROM point_hold_draws GROUP BY hold_id) AS d ON d.hold_id = h.id ' +
+      'LEFT JOIN point_spends AS s ON s.id = h.spend_id ' +
+      "WHERE h.points <> coalesce(d.drawn, 0) OR (h.status = 'captured' AND s.points <> h.captured)",
+    say: r => `hold ${r.id} of ${r.points} (${r.status}) drew ${r.drawn}; captured ${r.captured}, its spend ${r.spent}`
+  },
+  {
+    name: 'reversals match their draws and spends',
+    sql: 'SELECT s.id, s.reversed, coalesce(r.points, 0) AS reversals, coalesce(d.drawn, 0) AS drawn FROM point_spends AS s ' +
+      'LEFT JOIN (SELECT spend_id, sum(points) AS points FROM point_reversals GROUP BY spend_id) AS r ON r.spend_id = s.id ' +
+      'LEFT JOIN (SELECT x.spend_id, sum(d.points) AS drawn FROM point_reversal_draws AS d JOIN point_reversals AS x ON x.id = d.reversal_id ' +
+      'GROUP BY x.spend_id) AS d ON d.spend_id = s.id WHERE s.reversed <> coalesce(r.points, 0) OR s.reversed <> coalesce(d.drawn, 0)',
+    say: r => `spend ${r.id}: ${r.reversed} reversed but its reversals say ${r.reversals} and their draws ${r.drawn}`
+  },
+  {
+    // Checked against the payer's balance: the latest row of its history is what it has now.
+    name: 'balance history ends at the balance',
+    sql: 'SELECT b.ledger_id, b.payer, b.balance, h.balance AS last FROM payer_balances AS b LEFT JOIN point_balance_history AS h ' +
+      'ON h.ledger_id = b.ledger_id AND h.payer = b.payer AND h.at = (SELECT max(at) FROM point_balance_history AS x ' +
+      'WHERE x.ledger_id = b.ledger_id AND x.payer = b.payer) WHERE h.balance IS NULL OR h.balance <> b.balance',
+    say: r => `ledger ${r.ledger_id} payer ${r.payer}: balance ${r.balance} but its history ends at ${r.last ?? 'nothing'}`
   },
   {
     name: 'adjusted points match negative-add draws',

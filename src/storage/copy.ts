@@ -8,8 +8,9 @@ import type { Db } from './sqlite/open.js'
 /** The tables of a tally file, parents before children: each foreign key finds its row. */
 export const copiedTables = [
   'point_transactions', 'point_lots', 'payer_balances', 'ledger_totals', 'point_spends', 'point_spend_draws',
-  'point_adjustment_draws', 'users', 'credit_entries', 'daily_grants', 'daily_grant_runs', 'events', 'alerts',
-  'alert_profiles', 'idempotency_keys'
+  'point_adjustment_draws', 'point_holds', 'point_hold_draws', 'point_reversals', 'point_reversal_draws',
+  'point_expirations', 'point_balance_history', 'users', 'credit_entries', 'daily_grants', 'daily_grant_runs',
+  'events', 'alerts', 'alert_profiles', 'idempotency_keys'
 ] as const
 
 // PostgreSQL's own table, made here from the events: one row per user that has any.

@@ -37,6 +37,7 @@ t.test('a balance changed behind the ledger\'s back is named', async t => {
   await sql(app, "UPDATE payer_balances SET balance = balance + 1 WHERE ledger_id = 0 AND payer = 'UNILEVER'")
   await sql(app, 'UPDATE users SET credits = credits + 1 WHERE id = 1')
   t.strictSame((await invariants(app)).sort(), [
+    'ledger 0 payer UNILEVER: balance 1 but its history ends at 0',
     'ledger 0 payer UNILEVER: balance 1 but its lots hold 0',
     'ledger 0: total 6300 but its payers hold 6301',
     'user 1: 13 credits but the history sums to 12 (last balance_after 12)'

@@ -22,9 +22,10 @@ t.test('a repeat with the same key, route and body gets the stored answer and ap
   t.strictSame((await get(app, '/balance')).body, { DANNON: 1000, 'MILLER COORS': 5300, UNILEVER: 0 }, 'spent once')
 })
 
-type Write = ['POST' | 'PUT' | 'PATCH' | 'DELETE', string, object | undefined, number]
+type Write = ['POST' | 'PUT' | 'PATCH' | 'DELETE', string, object | undefined, number, { holdId?: number, spendId?: number }?]
 
-// Every write route of the API, in an order that builds on itself ({userId} is user 1). The test
+// Every write route of the API, in an order that builds on itself ({userId} is user 1; a hold's
+// or a spend's id is given where the path has one). The test
 // below holds this list to the routes the app serves, so a new write route must be added here.
 const writes: Write[] = [
   ['POST', '/users', { email: 'ada@example.com', name: 'Ada' }, 201],
@@ -33,9 +34,19 @@ const writes: Write[] = [
   ['POST', '/add/batch', { adds: canonicalAdds.slice(2) }, 200],
   ['POST', '/spend?dry_run=true', { points: 1 }, 200],
   ['POST', '/spend', { points: 1 }, 200],
+  ['POST', '/holds', { points: 2 }, 201],
+  ['POST', '/holds/{holdId}/capture', { points: 1 }, 200, { holdId: 1 }],
+  ['POST', '/holds', { points: 1, expires_at: '2100-01-01T00:00:00Z' }, 201],
+  ['POST', '/holds/{holdId}/void', {}, 200, { holdId: 2 }],
+  ['POST', '/spends/{spendId}/reversals', { points: 1 }, 201, { spendId: 1 }],
   ['POST', '/users/{userId}/points/add', canonicalAdds[0]!, 200],
   ['POST', '/users/{userId}/points/add/batch', { adds: canonicalAdds.slice(1, 2) }, 200],
   ['POST', '/users/{userId}/points/spend', { points: 1 }, 200],
+  ['POST', '/users/{userId}/points/holds', { points: 2 }, 201],
+  ['POST', '/users/{userId}/points/holds/{holdId}/capture', {}, 200, { holdId: 3 }],
+  ['POST', '/users/{userId}/points/holds', { points: 1 }, 201],
+  ['POST', '/users/{userId}/points/holds/{holdId}/void', {}, 200, { holdId: 4 }],
+  ['POST', '/users/{userId}/points/spends/{spendId}/reversals', {}, 201, { spendId: 3 }],
   ['POST', '/api/credits/{userId}/add', { amount: 5 }, 200],
   ['POST', '/api/credits/{userId}/deduct', { amount: 2 }, 200],
   ['PATCH', '/api/credits/{userId}/reset', undefined, 200],
@@ -48,8 +59,8 @@ const flushes = ['POST /flushDB', 'DELETE /flushDB']
 
 t.test('every write route honours the key', async t => {
   const app = await build(t)
-  for (const [i, [method, path, body, status]] of writes.entries()) {
-    const url = path.replace('{userId}', '1')
+  for (const [i, [method, path, body, status, ids]] of writes.entries()) {
+    const url = path.replace('{userId}', '1').replace('{holdId}', String(ids?.holdId)).replace('{spendId}', String(ids?.spendId))
     const first = await keyed(app, method, url, `k${i}`, body)
     t.equal(first.status, status, `${method} ${url}`)
     const before = await snapshot(app)

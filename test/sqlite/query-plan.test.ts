@@ -114,6 +114,21 @@ t.test('no statement scans a table or sorts the history, except the deliberate o
   t.equal(plan('points.payerSpendableLots'), 'SEARCH point_lots USING INDEX point_lots_payer_spendable (ledger_id=? AND payer=?)')
   t.equal(plan('points.adjustedNewerLots'), 'SEARCH point_lots USING INDEX point_lots_adjusted (ledger_id=? AND payer=? AND ts>?)')
   t.equal(plan('points.payerHasAdjustedLots'), 'SEARCH point_lots USING INDEX point_lots_adjusted (ledger_id=? AND payer=?)', 'a bulk import asks once per payer')
+  // The life of a point: cost follows the work.
+  t.equal(plan('points.spendableLotsByExpiry'), 'SEARCH point_lots USING INDEX point_lots_spendable_expiry (ledger_id=?)',
+    'POINTS_DRAW_ORDER=expiry walks its own partial index in draw order: no sort')
+  t.equal(plan('points.dueLots'), 'SEARCH point_lots USING INDEX point_lots_due (ledger_id=? AND expires_at>? AND expires_at<?)',
+    'a write reads only the lots that came due since the ledger was last settled')
+  t.equal(plan('points.dueHolds'), 'SEARCH point_holds USING COVERING INDEX point_holds_due (ledger_id=? AND expires_at>? AND expires_at<?)')
+  t.match(plan('points.isDue'), /point_lots USING INDEX point_lots_due \(ledger_id=\? AND expires_at>\? AND expires_at<\?\) .* point_holds USING COVERING INDEX point_holds_due/,
+    'a read asks the same indexes')
+  t.equal(plan('points.dueLotLedgers'), 'SEARCH point_lots USING INDEX point_lots_sweep (expires_at>? AND expires_at<?) | USE TEMP B-TREE FOR DISTINCT',
+    'the sweep walks the index on expiry, the due rows only')
+  t.equal(plan('points.dueHoldLedgers'), 'SEARCH point_holds USING COVERING INDEX point_holds_sweep (expires_at>? AND expires_at<?) | USE TEMP B-TREE FOR DISTINCT')
+  t.equal(plan('points.balancesAt'),
+    'SEARCH b USING PRIMARY KEY (ledger_id=?) | CORRELATED SCALAR SUBQUERY 1 | SEARCH h USING PRIMARY KEY (ledger_id=? AND payer=? AND at<?)',
+    '?at= is one seek of the history\'s key per payer, whatever the length of the history')
+  t.equal(plan('points.expiring'), 'SEARCH point_lots USING INDEX point_lots_payer_expiring (ledger_id=? AND payer=? AND expires_at>?)')
   t.equal(plan('points.balances'), 'SEARCH payer_balances USING PRIMARY KEY (ledger_id=?)', 'balance reads maintained rows')
   t.equal(plan('points.ledgerTotal'), 'SEARCH ledger_totals USING INTEGER PRIMARY KEY (rowid=?)', 'a ledger\'s total is one maintained row, not a sum over its payers')
   t.equal(plan('points.balanceOf'), 'SEARCH payer_balances USING PRIMARY KEY (ledger_id=? AND payer=?)')

@@ -65,6 +65,25 @@ t.test('two processes on one file: no overdraw, no lost update, no SQLITE_BUSY',
   t.strictSame((await (await fetch(`${urlTwo}/balance`)).json() as Record<string, number>).E, 9, 'one point spent')
   t.ok(keyed.every(r => r.status === applied[0]!.status && JSON.stringify(r.body) === JSON.stringify(applied[0]!.body)), 'all got the same answer')
 
+  // Holds raced across the processes: for each, a capture to one and a void to the other, and
+  // a second capture to the first; exactly one of the three wins.
+  await post(urlOne, '/add', { payer: 'H', points: 100, timestamp: '2022-03-01T00:00:00Z' })
+  const total = async () => Object.values(await (await fetch(`${urlOne}/balance`)).json() as Record<string, number>).reduce((a, b) => a + b, 0)
+  const before = await total()
+  const holds = []
+  for (let i = 0; i < 10; i++) holds.push((await post(urlTwo, '/holds', { points: 5 })).body.id as number)
+  const races = await Promise.all(holds.map(async (id, i) => await Promise.all([
+    post(i % 2 === 0 ? urlOne : urlTwo, `/holds/${id}/capture`, {}),
+    post(i % 2 === 0 ? urlTwo : urlOne, `/holds/${id}/void`, {}),
+    post(i % 2 === 0 ? urlOne : urlTwo, `/holds/${id}/capture`, { points: 2 })
+  ])))
+  for (const [i, answers] of races.entries()) {
+    t.equal(answers.filter(a => a.status === 200).length, 1, `hold ${holds[i]!}: one winner`)
+    t.strictSame(answers.filter(a => a.status !== 200).map(a => `${a.status} ${a.body.code as string}`), ['409 HOLD_NOT_PENDING', '409 HOLD_NOT_PENDING'])
+  }
+  const captured = races.flat().filter(a => a.status === 200).reduce((sum, a) => sum + (a.body.captured ?? 0), 0)
+  t.equal(await total(), before - captured, `the ${captured} points captured, and only they, left the balance`)
+
   one.kill('SIGTERM')
   two.kill('SIGTERM')
   t.equal((await one.exited).code, 0)
