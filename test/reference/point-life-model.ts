@@ -442,7 +442,8 @@ export class PointLifeModel {
         sums.set(key, sum)
       }
     }
-    return [...sums.values()].sort((a, b) => a.transaction_id - b.transaction_id || (a.expired_at < b.expired_at ? -1 : 1))
+    // By instant, not by text: '…00.001Z' sorts before '…00Z'.
+    return [...sums.values()].sort((a, b) => a.transaction_id - b.transaction_id || Date.parse(a.expired_at) - Date.parse(b.expired_at))
   }
 
   /**
