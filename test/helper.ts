@@ -78,7 +78,10 @@ export async function snapshot (app: FastifyInstance): Promise<Record<string, un
     ? await sql<{ name: string }>(app, "SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")
     : await sql<{ name: string }>(app, 'SELECT tablename AS name FROM pg_tables WHERE schemaname = current_schema() ORDER BY tablename')
   ).map(row => row.name)
-  const rows = await Promise.all(tables.map(async table => await sql(app, `SELECT * FROM "${table}" ORDER BY 1`)))
+  // Sorted whole, not by the first column only: rows equal there (a table keyed by several
+  // columns, say) come in whatever order the engine keeps them, which an update may change.
+  const rows = await Promise.all(tables.map(async table => (await sql(app, `SELECT * FROM "${table}"`))
+    .map(row => ({ row, key: JSON.stringify(row) })).sort((a, b) => a.key < b.key ? -1 : a.key > b.key ? 1 : 0).map(({ row }) => row)))
   return Object.fromEntries(tables.map((table, i) => [table, rows[i]!]))
 }
 

@@ -2,11 +2,12 @@ import { deepStrictEqual } from 'node:assert/strict'
 import fc from 'fast-check'
 import t, { type Test } from 'tap'
 import { ZeroPoints } from '../../src/errors.js'
-import type { NewAdd, StoredAdd, TransactionView } from '../../src/points/store.js'
+import type { NewAdd, PayerPoints, StoredAdd, TransactionView } from '../../src/points/store.js'
 import { checkInvariantsPostgres } from '../../src/storage/postgres/check.js'
 import { checkInvariants } from '../../src/storage/sqlite/check.js'
 import { tempDir } from '../helper.js'
-import { history, outcome, pgEngine, sqliteEngine, type Engine } from './points-engines.js'
+import type { DrawOrder } from '../../src/points/ledger.js'
+import { history, lifeHistory, outcome, pgEngine, sqliteEngine, type Engine } from './points-engines.js'
 
 // PgPoints against SqlitePoints: the same calls, in the same order, must get the same answers
 // (ids, order, messages, error codes, timestamps) and leave the same history behind.
@@ -107,18 +108,23 @@ t.test('random adds, batches, spends and reads answer the same on PostgreSQL as 
   }
 })
 
-/** Runs `script` on SQLite and on PostgreSQL, each fresh with user 1, and compares what each answered. */
-async function onBoth (t: Test, script: (engine: Engine) => Promise<unknown[]>): Promise<unknown[]> {
-  const now = (): Date => new Date('2024-01-01T00:00:00.500Z')
-  const sqlite = await sqliteEngine(tempDir(t), 'app', now)
+/**
+ * Runs `script` on SQLite and on PostgreSQL, each fresh with user 1, and compares what each
+ * answered, and their rows. The clock is `options.now` (which the script may move), else fixed.
+ */
+async function onBoth (t: Test, script: (engine: Engine) => Promise<unknown[]>,
+  options: { now?: () => Date, drawOrder?: DrawOrder } = {}): Promise<unknown[]> {
+  const now = options.now ?? ((): Date => new Date('2024-01-01T00:00:00.500Z'))
+  const sqlite = await sqliteEngine(tempDir(t), 'app', now, options.drawOrder)
   t.teardown(() => sqlite.db.close())
-  const pg = await pgEngine(t, now)
+  const pg = await pgEngine(t, now, { drawOrder: options.drawOrder })
   const answers: unknown[][] = []
   for (const engine of [sqlite, pg]) {
     await engine.createUser(1)
     answers.push(await script(engine))
   }
   t.strictSame(answers[1], answers[0], 'PostgreSQL answered as SQLite did')
+  t.strictSame(await pg.rows(), await sqlite.rows(), 'and holds the same rows')
   t.strictSame(checkInvariants(sqlite.db), [])
   t.strictSame(await checkInvariantsPostgres(pg.pool), [])
   return answers[0]!
@@ -226,4 +232,204 @@ t.test('lots holding less than the total: a dry run runs again, a spend fails lo
   await t.rejects(pg.write(pg.points.spend(0, 12, true)), { name: 'LedgerChangedDuringRead', code: '40001' })
   await t.rejects(pg.write(pg.points.spend(0, 12, false)), { message: /ledger 0: its total says 15 points but its lots hold fewer/ })
   t.strictSame(await pg.points.balances(0), [{ payer: 'A', points: 10 }], 'nothing was spent')
+})
+
+// ---- The life of a point (issue 13): expiry, holds, reversals, on a clock that passes them ----
+
+const START = Date.UTC(2024, 0, 1)
+/** `seconds` after the sequence starts, stored form. */
+const after = (seconds: number): string => new Date(START + seconds * 1000).toISOString()
+// Expiries and holds' ends from a little before the operation's now to a minute after it, and
+// ?at= within 150 s of the start: the clock (up to 10 s a step) passes many of them, some exactly
+// (whole seconds), and a few are already past when given.
+const expiresIn = fc.option(fc.integer({ min: -5, max: 60 }), { nil: undefined })
+const soon = fc.integer({ min: 0, max: 150 })
+const lifePoints = fc.oneof(
+  { weight: 30, arbitrary: fc.integer({ min: 1, max: 100 }) },
+  { weight: 10, arbitrary: fc.integer({ min: -40, max: -1 }) },
+  { weight: 1, arbitrary: fc.constant(MAX - 150) }
+)
+const lifeAdd = fc.record({ payer, points: lifePoints, ts, expiresIn })
+const lifeLedger = fc.oneof({ weight: 8, arbitrary: fc.constant(0) }, { weight: 2, arbitrary: fc.constant(1) }, { weight: 1, arbitrary: fc.constant(9) })
+// A hold or a spend to act on: one of the last four made (`pick` back from the newest), in its own
+// ledger or, now and then, asked of the operation's ledger; none made yet: id pick + 1.
+const target = fc.record({ pick: fc.nat({ max: 3 }), own: fc.oneof({ weight: 5, arbitrary: fc.constant(true) }, { weight: 1, arbitrary: fc.constant(false) }) })
+const some = fc.option(fc.integer({ min: 1, max: 30 }), { nil: undefined })
+const step = fc.oneof(fc.constant(0), fc.integer({ min: 1, max: 10 }).map(s => s * 1000), fc.integer({ min: 1, max: 10_000 }))
+const status = fc.constantFrom(undefined, 'pending' as const, 'captured' as const, 'voided' as const, 'expired' as const)
+
+const lifeOperation = fc.oneof(
+  { weight: 10, arbitrary: fc.record({ kind: fc.constant('add' as const), ledger: lifeLedger, add: lifeAdd }) },
+  { weight: 2, arbitrary: fc.record({ kind: fc.constant('batch' as const), ledger: lifeLedger, adds: fc.array(lifeAdd, { minLength: 1, maxLength: 8 }), refuseAt }) },
+  { weight: 4, arbitrary: fc.record({ kind: fc.constant('spend' as const), ledger: lifeLedger, points: fc.integer({ min: 1, max: 60 }), dryRun: fc.boolean() }) },
+  { weight: 6, arbitrary: fc.record({ kind: fc.constant('hold' as const), ledger: lifeLedger, points: fc.integer({ min: 1, max: 40 }), expiresIn }) },
+  { weight: 4, arbitrary: fc.record({ kind: fc.constant('capture' as const), ledger: lifeLedger, target, points: some }) },
+  { weight: 3, arbitrary: fc.record({ kind: fc.constant('void' as const), ledger: lifeLedger, target }) },
+  { weight: 4, arbitrary: fc.record({ kind: fc.constant('reverse' as const), ledger: lifeLedger, target, points: some }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('settle' as const), ledger }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('due' as const), ledger }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('dueLedgers' as const) }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('balances' as const), ledger }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('details' as const), ledger }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('balancesAt' as const), ledger, at: soon }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('getHold' as const), ledger, target }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('holds' as const), ledger, status, page }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('reversals' as const), ledger, target, page }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('expirations' as const), ledger, page }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('transactions' as const), ledger, page }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('spends' as const), ledger, page }) }
+).chain(op => step.map(ms => ({ ...op, ms })))
+type LifeOperation = typeof lifeOperation extends fc.Arbitrary<infer O> ? O : never
+type LifeAdd = typeof lifeAdd extends fc.Arbitrary<infer A> ? A : never
+
+interface Made { id: number, ledger: number }
+
+/** The ledger and id an operation on a hold or a spend acts on (see target). */
+function targetOf (op: { ledger: number, target: { pick: number, own: boolean } }, made: Made[]): Made {
+  const entry = made[made.length - 1 - op.target.pick] ?? made[0]
+  if (entry === undefined) return { id: op.target.pick + 1, ledger: op.ledger }
+  return { id: entry.id, ledger: op.target.own ? entry.ledger : op.ledger }
+}
+
+async function applyLife (engine: Engine, op: LifeOperation, now: number, holds: Made[], spends: Made[]): Promise<unknown> {
+  const { points, write } = engine
+  const answer = async (call: () => Promise<unknown>): Promise<unknown> => await outcome(call)
+  // `seconds` after now, stored form.
+  const expiry = (seconds: number): string => new Date(now + seconds * 1000).toISOString()
+  const newAdd = ({ expiresIn, ...add }: LifeAdd): NewAdd =>
+    add.points > 0 && expiresIn !== undefined ? { ...add, expiresAt: expiry(expiresIn) } : add
+  switch (op.kind) {
+    case 'add': return await answer(async () => await write(points.add(op.ledger, newAdd(op.add))))
+    case 'batch': return await answer(async () => await write(points.addBatch(op.ledger, handOver(op.adds.map(newAdd), op.refuseAt))))
+    case 'spend': return await answer(async () => await write(points.spend(op.ledger, op.points, op.dryRun)))
+    case 'hold': return await answer(async () => await write(points.hold(op.ledger, op.points, op.expiresIn === undefined ? null : expiry(op.expiresIn))))
+    case 'capture': {
+      const hold = targetOf(op, holds)
+      return await answer(async () => await write(points.capture(hold.ledger, hold.id, op.points)))
+    }
+    case 'void': {
+      const hold = targetOf(op, holds)
+      return await answer(async () => await write(points.void(hold.ledger, hold.id)))
+    }
+    case 'reverse': {
+      const spend = targetOf(op, spends)
+      return await answer(async () => await write(points.reverse(spend.ledger, spend.id, op.points)))
+    }
+    case 'settle': return await answer(async () => await write(points.settle(op.ledger)))
+    case 'due': return await answer(async () => await points.due(op.ledger))
+    case 'dueLedgers': return await answer(async () => await points.dueLedgers(2))
+    case 'balances': return await answer(async () => await points.balances(op.ledger))
+    case 'details': return await answer(async () => await points.balanceDetails(op.ledger))
+    case 'balancesAt': return await answer(async () => await points.balancesAt(op.ledger, after(op.at)))
+    case 'getHold': {
+      const hold = targetOf(op, holds)
+      return await answer(async () => await points.getHold(hold.ledger, hold.id))
+    }
+    case 'holds': return await answer(async () => await points.listHolds(op.ledger, op.status, op.page))
+    case 'reversals': {
+      const spend = targetOf(op, spends)
+      return await answer(async () => await points.listReversals(spend.ledger, spend.id, op.page))
+    }
+    case 'expirations': return await answer(async () => await points.listExpirations(op.ledger, op.page))
+    case 'transactions': return await answer(async () => await points.listTransactions(op.ledger, op.page))
+    case 'spends': return await answer(async () => await points.listSpends(op.ledger, op.page))
+  }
+}
+
+t.test('random adds with expiries, holds, captures, voids, reversals and settlings answer the same on PostgreSQL as on SQLite', async t => {
+  const dir = tempDir(t)
+  let runs = 0
+  const seen = new Map<string, number>()
+  const count = (what: string, n = 1): void => { seen.set(what, (seen.get(what) ?? 0) + n) }
+  const drawOrder = fc.constantFrom<DrawOrder>('timestamp', 'expiry')
+  await fc.assert(fc.asyncProperty(drawOrder, fc.array(lifeOperation, { minLength: 25, maxLength: 60 }), async (order, operations) => {
+    const run = ++runs
+    let clock = START
+    const now = (): Date => new Date(clock)
+    const cleanup: Array<() => unknown> = []
+    try {
+      const sqlite = await sqliteEngine(dir, `life${run}`, now, order)
+      cleanup.push(() => sqlite.db.close())
+      const pg = await pgEngine({ teardown: fn => { cleanup.push(fn) } }, now, { drawOrder: order })
+      for (const engine of [sqlite, pg]) await engine.createUser(1)
+      // The holds and spends made so far, from SQLite's answers (a spend's id is the next one).
+      const holds: Made[] = []
+      const spends: Made[] = []
+      for (const [i, op] of operations.entries()) {
+        clock += op.ms
+        const expected = await applyLife(sqlite, op, clock, holds, spends)
+        count((expected as { code?: string }).code ?? `${op.kind} answered`)
+        deepStrictEqual(await applyLife(pg, op, clock, holds, spends), expected, `operation ${i} at ${now().toISOString()}: ${JSON.stringify(op)}`)
+        if (!('ok' in (expected as object))) continue
+        const ok = (expected as { ok: { id: number, spend_id: number } }).ok
+        if (op.kind === 'hold') holds.push({ id: ok.id, ledger: op.ledger })
+        if (op.kind === 'capture') spends.push({ id: ok.spend_id, ledger: holds.find(hold => hold.id === ok.id)!.ledger })
+        if (op.kind === 'spend' && !op.dryRun) spends.push({ id: spends.length + 1, ledger: op.ledger })
+      }
+      for (const ledgerId of [0, 1, 9]) {
+        for (const limit of [3, 100]) {
+          deepStrictEqual(await lifeHistory(pg.points, ledgerId, limit), await lifeHistory(sqlite.points, ledgerId, limit), `ledger ${ledgerId}, pages of ${limit}`)
+        }
+      }
+      const rows = await sqlite.rows()
+      deepStrictEqual(await pg.rows(), rows, 'the same rows')
+      deepStrictEqual(checkInvariants(sqlite.db), [])
+      deepStrictEqual(await checkInvariantsPostgres(pg.pool), [])
+      for (const hold of rows.point_holds as Array<{ status: string }>) count(`hold ${hold.status}`)
+      const expirations = rows.point_expirations as Array<{ hold_id: number | null, reversal_id: number | null }>
+      count('expirations of lots', expirations.filter(e => e.hold_id === null && e.reversal_id === null).length)
+      count('expirations of released holds', expirations.filter(e => e.hold_id !== null).length)
+      count('expirations of reversals', expirations.filter(e => e.reversal_id !== null).length)
+      count('draws taken over', (rows.point_adjustment_draws as Array<{ cause_id: number, adjustment_id: number }>).filter(d => d.cause_id !== d.adjustment_id).length)
+    } finally {
+      for (const fn of cleanup.reverse()) await fn()
+    }
+  // Each run makes a fresh schema: a failure's shrinking is cut short rather than timing out.
+  }), { numRuns: 30, interruptAfterTimeLimit: 120_000, markInterruptAsFailure: true })
+  t.equal(runs >= 30, true, `${runs} random sequences compared`)
+  for (const what of ['add answered', 'batch answered', 'spend answered', 'hold answered', 'capture answered', 'void answered', 'reverse answered',
+    'settle answered', 'details answered', 'balancesAt answered', 'INVALID_EXPIRY', 'INSUFFICIENT_POINTS', 'HOLD_NOT_FOUND', 'HOLD_NOT_PENDING',
+    'CAPTURE_EXCEEDS_HOLD', 'SPEND_NOT_FOUND', 'REVERSAL_EXCEEDS_SPEND', 'INVALID_TIMESTAMP', 'hold captured', 'hold voided', 'hold expired',
+    'hold pending', 'expirations of lots', 'expirations of released holds', 'expirations of reversals', 'draws taken over']) {
+    t.ok((seen.get(what) ?? 0) > 0, `${what}: ${seen.get(what) ?? 0}`)
+  }
+})
+
+t.test('holds and spends in expiry order over pages of lots, then a settling of many lots and a hold', async t => {
+  let clock = 0
+  const answers = await onBoth(t, async ({ points, write }) => {
+    clock = Date.parse('2024-01-01T00:00:00.500Z')
+    // 250 one-point lots of A, B and C: every third never expires, the others expire a minute
+    // apart from 2024-02-01, the newest soonest.
+    const adds = Array.from({ length: 250 }, (_, i): NewAdd => ({
+      payer: ['A', 'B', 'C'][i % 3]!,
+      points: 1,
+      ts: minute('2022-01-01T00:00:00Z', i),
+      ...(i % 3 !== 0 && { expiresAt: minute('2024-02-01T00:00:00Z', 250 - i) })
+    }))
+    const answers: unknown[] = [
+      await write(points.addBatch(0, adds)),
+      await outcome(async () => await write(points.spend(0, 50, true))),
+      // 120 of the 166 that expire: two pages; it expires at 02:00, before most of its lots.
+      await outcome(async () => await write(points.hold(0, 120, '2024-02-01T02:00:00.000Z'))),
+      // The 46 others that expire, then the 84 that never do: the second page starts after one.
+      await outcome(async () => await write(points.spend(0, 129, false))),
+      await outcome(async () => await write(points.spend(0, 1, false))),
+      await lifeHistory(points, 0, 100)
+    ]
+    clock = Date.parse('2024-02-02T00:00:00.000Z')
+    answers.push(await points.due(0), await points.dueLedgers(10))
+    await write(points.settle(0))
+    answers.push(await points.due(0), await lifeHistory(points, 0, 100), await points.balancesAt(0, '2024-02-01T01:00:00.000Z'),
+      await points.balancesAt(0, '2024-02-01T03:00:00.000Z'))
+    return answers
+  }, { now: () => new Date(clock), drawOrder: 'expiry' })
+  const dry = answers[1] as { ok: PayerPoints[] }
+  t.strictSame(dry.ok.map(p => p.payer).sort(), ['B', 'C'], 'the soonest expiries first: never-expiring A lots last')
+  t.match(answers[2], { ok: { status: 'pending', drawn_from: Array.from({ length: 120 }, () => ({ points: 1 })) } })
+  t.strictSame(answers[3], { ok: [{ payer: 'C', points: -23 }, { payer: 'B', points: -23 }, { payer: 'A', points: -83 }] })
+  t.strictSame(answers[4], { ok: [{ payer: 'A', points: -1 }] }, 'the last lot, the newest that never expires')
+  t.strictSame(answers[6], true, 'due once its lots and hold are past their expiry')
+  t.strictSame(answers[7], [0])
+  t.strictSame(answers[8], false, 'nothing due once settled')
 })
