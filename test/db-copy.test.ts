@@ -326,6 +326,8 @@ t.test('a copy that differs from the file is reported and rolled back, leaving t
     UPDATE point_transactions SET points = points + 7 WHERE id = ${lot};
     UPDATE point_lots SET points = points + 7, remaining = remaining + 7 WHERE transaction_id = ${lot};
     UPDATE payer_balances SET balance = balance + 7 WHERE ledger_id = 0 AND payer = 'DANNON';
+    UPDATE point_balance_history SET balance = balance + 7 WHERE ledger_id = 0 AND payer = 'DANNON'
+      AND at = (SELECT max(at) FROM point_balance_history WHERE ledger_id = 0 AND payer = 'DANNON');
     UPDATE ledger_totals SET balance = balance + 7 WHERE ledger_id = 0;
     UPDATE users SET credits = credits + 1 WHERE id = 3;
     INSERT INTO credit_entries (user_id, kind, delta, balance_after, created_at) VALUES (3, 'add', 1, ${credits + 1}, 'x');

@@ -39,7 +39,7 @@ CREATE TABLE point_holds (
   status      TEXT COLLATE "C"    NOT NULL CHECK (status IN ('pending', 'captured', 'voided', 'expired')),
   expires_at  TEXT COLLATE "C"    CHECK (expires_at IS NULL OR char_length(expires_at) = 24),
   created_at  TEXT COLLATE "C"    NOT NULL,
-  resolved_at TEXT,
+  resolved_at TEXT COLLATE "C",
   captured    BIGINT CHECK (captured BETWEEN 1 AND points),
   spend_id    BIGINT UNIQUE REFERENCES point_spends (id),
   CHECK ((status = 'pending') = (resolved_at IS NULL)),

@@ -250,7 +250,8 @@ export class LedgerChanges {
     const rows: HistoryRow[] = []
     const last = new Map<string, HistoryRow>()
     for (const move of this.moves) {
-      const balance = (balances.get(move.payer) ?? 0) + move.points
+      // Every payer that moves has lots, so a balance row: the stores pass it in `before`.
+      const balance = balances.get(move.payer)! + move.points
       balances.set(move.payer, balance)
       const row = last.get(move.payer)
       if (row !== undefined && row.at === move.at) row.balance = balance

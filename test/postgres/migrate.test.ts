@@ -19,13 +19,14 @@ const tablesIn = async (pool: Awaited<ReturnType<typeof freshPool>>['pool']) =>
 
 t.test('migrates an empty schema once; a second run applies nothing', async t => {
   const { pool } = await freshPool(t)
-  t.strictSame(await migratePostgres(pool), { applied: ['1.do.schema'], version: 1 })
+  t.strictSame(await migratePostgres(pool), { applied: ['1.do.schema', '2.do.point-life'], version: 2 })
   t.ok((await tablesIn(pool)).includes('schemaversion'), 'its record is in the schema it migrated')
   t.ok((await tablesIn(pool)).includes('point_lots'))
-  t.strictSame(await migratePostgres(pool), { applied: [], version: 1 })
+  t.strictSame(await migratePostgres(pool), { applied: [], version: 2 })
   t.strictSame((await pool.query('SELECT version, name FROM schemaversion ORDER BY version')).rows, [
     { version: 0, name: null },
-    { version: 1, name: 'schema' }
+    { version: 1, name: 'schema' },
+    { version: 2, name: 'point-life' }
   ])
 })
 
@@ -34,8 +35,8 @@ t.test('two processes starting at once on an empty schema: one migrates, the oth
   const pools = [createPool({ url, size: 1 }), createPool({ url, size: 1 })]
   t.teardown(() => Promise.all(pools.map(p => p.end())))
   const results = await Promise.all(pools.map(p => migratePostgres(p)))
-  t.strictSame(results.map(r => r.version), [1, 1])
-  t.strictSame(results.map(r => r.applied).sort(), [[], ['1.do.schema']])
+  t.strictSame(results.map(r => r.version), [2, 2])
+  t.strictSame(results.map(r => r.applied).sort(), [[], ['1.do.schema', '2.do.point-life']])
 })
 
 t.test('another schema of the database with its own schemaversion does not count', async t => {
@@ -43,7 +44,7 @@ t.test('another schema of the database with its own schemaversion does not count
   // A decoy as another deployment in the same database would have, further along.
   await pool.query('CREATE SCHEMA tally_decoy; CREATE TABLE tally_decoy.schemaversion (version BIGINT PRIMARY KEY, name TEXT, md5 TEXT, run_at TIMESTAMPTZ); INSERT INTO tally_decoy.schemaversion VALUES (5, \'x\', \'y\', now())')
   t.teardown(() => pool.query('DROP SCHEMA tally_decoy CASCADE'))
-  t.strictSame(await migratePostgres(pool), { applied: ['1.do.schema'], version: 1 })
+  t.strictSame(await migratePostgres(pool), { applied: ['1.do.schema', '2.do.point-life'], version: 2 })
   t.strictSame((await pool.query('SELECT max(version)::bigint AS v FROM tally_decoy.schemaversion')).rows, [{ v: 5 }], 'left alone')
 })
 
@@ -70,7 +71,7 @@ t.test('a connection that breaks while migrating fails the run, not the process'
   const { pool } = await freshPool(t)
   pool.once('acquire', client => { client.connection.stream.destroy() })
   await t.rejects(migratePostgres(pool), /Connection terminated|not queryable/)
-  t.strictSame(await migratePostgres(pool), { applied: ['1.do.schema'], version: 1 }, 'the next run migrates')
+  t.strictSame(await migratePostgres(pool), { applied: ['1.do.schema', '2.do.point-life'], version: 2 }, 'the next run migrates')
 })
 
 t.test('a role that owns its schema and nothing else can migrate it', { skip: usingPGlite && 'PGlite has one user' }, async t => {
@@ -83,5 +84,5 @@ t.test('a role that owns its schema and nothing else can migrate it', { skip: us
   asRole.username = role
   const owner = createPool({ url: asRole.href, size: 1 })
   t.teardown(() => owner.end())
-  t.strictSame(await migratePostgres(owner), { applied: ['1.do.schema'], version: 1 })
+  t.strictSame(await migratePostgres(owner), { applied: ['1.do.schema', '2.do.point-life'], version: 2 })
 })

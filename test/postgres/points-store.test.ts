@@ -231,7 +231,8 @@ t.test('lots holding less than the total: a dry run runs again, a spend fails lo
   await pg.pool.query('UPDATE ledger_totals SET balance = 15')
   await t.rejects(pg.write(pg.points.spend(0, 12, true)), { name: 'LedgerChangedDuringRead', code: '40001' })
   await t.rejects(pg.write(pg.points.spend(0, 12, false)), { message: /ledger 0: its total says 15 points but its lots hold fewer/ })
-  t.strictSame(await pg.points.balances(0), [{ payer: 'A', points: 10 }], 'nothing was spent')
+  await t.rejects(pg.write(pg.points.hold(0, 12, null)), { message: /ledger 0: its total says 15 points but its lots hold fewer/ }, 'and so does a hold')
+  t.strictSame(await pg.points.balances(0), [{ payer: 'A', points: 10 }], 'nothing was spent or held')
 })
 
 // ---- The life of a point (issue 13): expiry, holds, reversals, on a clock that passes them ----

@@ -30,7 +30,8 @@ t.test('every table and view, with the same columns in the same order', async t 
     'SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema() AND table_type = $1 ORDER BY table_name', [type]))
     .rows.map(r => r.table_name)
   const views = sqliteRelations(db, 'view')
-  t.strictSame(views, ['alert_details', 'alert_summary', 'credit_balances', 'point_balances', 'point_lot_status', 'point_spend_details'])
+  t.strictSame(views, ['alert_details', 'alert_summary', 'credit_balances', 'point_balances', 'point_hold_details', 'point_lot_status',
+    'point_reversal_details', 'point_spend_details'])
   t.strictSame(await pgRelations('VIEW'), views)
   // alert_states is PostgreSQL's own: SQLite's single writer needs no row to lock.
   t.strictSame(await pgRelations('BASE TABLE'), [...sqliteRelations(db, 'table'), 'alert_states'].sort())
@@ -48,9 +49,11 @@ t.test('every named index of SQLite\'s, on the same columns, partial where it is
   const sqlite = db.prepare("SELECT name, tbl_name AS \"table\", sql LIKE '%WHERE%' AS partial FROM sqlite_schema WHERE type = 'index' AND sql IS NOT NULL ORDER BY name").all() as Array<{ name: string, table: string, partial: number }>
   t.ok(sqlite.length >= 15)
   for (const { name, table, partial } of sqlite) {
-    const sqliteColumns = db.prepare('SELECT name FROM pragma_index_info(?) ORDER BY seqno').pluck().all(name)
+    // An expression (the expiry order's coalesce) has no column name on either engine.
+    const sqliteColumns = (db.prepare('SELECT name FROM pragma_index_info(?) ORDER BY seqno').pluck().all(name) as Array<string | null>)
+      .map(column => column ?? '(expression)')
     const { rows } = await pool.query(`SELECT t.relname AS table, i.indpred IS NOT NULL AS partial,
-        array(SELECT a.attname::text FROM unnest(i.indkey) WITH ORDINALITY AS k (attnum, n) JOIN pg_attribute AS a ON a.attrelid = i.indrelid AND a.attnum = k.attnum ORDER BY k.n) AS columns
+        array(SELECT coalesce(a.attname::text, '(expression)') FROM unnest(i.indkey) WITH ORDINALITY AS k (attnum, n) LEFT JOIN pg_attribute AS a ON a.attrelid = i.indrelid AND a.attnum = k.attnum ORDER BY k.n) AS columns
       FROM pg_index AS i JOIN pg_class AS c ON c.oid = i.indexrelid JOIN pg_class AS t ON t.oid = i.indrelid
       WHERE c.relname = $1 AND c.relnamespace = current_schema()::regnamespace`, [name])
     t.strictSame(rows, [{ table, partial: partial === 1, columns: sqliteColumns }], name)
@@ -82,7 +85,11 @@ const rows = [
   "INSERT INTO events (id, user_id, type, amount, time, created_at) VALUES (1, 1, 'deposit', 1205, 10, 'e1'), (2, 1, 'withdraw', 5, 11, 'e2'), (3, 9, 'deposit', 100000, 3, 'e3'), (4, 1, 'deposit', 70, 12, 'e4')",
   "INSERT INTO alerts (id, event_id, user_id, code, details, created_at) VALUES (1, 1, 1, 30, '{\"n\":1}', '2024-01-05T00:00:00.000Z'), (2, 2, 1, 30, '[]', '2024-01-06T00:00:00.000Z'), (3, 3, 9, 123, '{}', '2024-01-05T00:00:00.000Z'), (4, 4, 1, 300, '{\"é\":\"x\"}', '2024-01-07T00:00:00.000Z')",
   "INSERT INTO alert_profiles (user_id, risk, overrides, updated_at) VALUES (1, 'high', '{}', 'p1')",
-  "INSERT INTO idempotency_keys (key, fingerprint, status, body, created_at) VALUES ('k', 'f', 200, '{}', 'i1')"
+  "INSERT INTO idempotency_keys (key, fingerprint, status, body, created_at) VALUES ('k', 'f', 200, '{}', 'i1')",
+  "INSERT INTO point_holds (id, ledger_id, points, status, expires_at, created_at) VALUES (1, 0, 5, 'pending', NULL, 'h1'), (2, 0, 3, 'pending', '2024-02-01T00:00:00.000Z', 'h2')",
+  'INSERT INTO point_hold_draws (hold_id, seq, lot_id, points) VALUES (1, 1, 2, 5), (2, 1, 2, 2), (2, 2, 4, 1)',
+  "INSERT INTO point_reversals (id, ledger_id, spend_id, points, created_at) VALUES (1, 0, 1, 5, 'r1')",
+  'INSERT INTO point_reversal_draws (reversal_id, seq, lot_id, points) VALUES (1, 1, 1, 5)'
 ]
 
 t.test('the views answer the same rows, in the same order, on the same data', async t => {

@@ -72,7 +72,8 @@ async function engines (t: Test): Promise<Engines> {
 
 // Children before parents. DELETE and a restart of the ids, not TRUNCATE: on a server that
 // makes new files for every table, ten times slower on tables this small.
-const deleteOrder = ['point_spend_draws', 'point_adjustment_draws', 'point_lots', 'point_spends', 'point_transactions',
+const deleteOrder = ['point_expirations', 'point_reversal_draws', 'point_reversals', 'point_hold_draws', 'point_holds',
+  'point_balance_history', 'point_spend_draws', 'point_adjustment_draws', 'point_lots', 'point_spends', 'point_transactions',
   'payer_balances', 'ledger_totals', 'alerts', 'events', 'alert_states', 'alert_profiles', 'credit_entries', 'daily_grants',
   'daily_grant_runs', 'users', 'idempotency_keys']
 

@@ -71,7 +71,7 @@ t.test('rows the CHECK constraints forbid are named too (a file written with che
   `)
   const problems = checkInvariants(db)
   t.ok(problems.includes('ledger 0 payer UNILEVER: negative balance -5'))
-  t.ok(problems.includes('lot 2: points 200, remaining -5, adjusted 0 out of bounds'))
+  t.ok(problems.includes('lot 2: points 200, remaining -5, adjusted 0, held 0, expired 0, restored 0 out of bounds'))
 })
 
 t.test('what the SQLite integrity check reports is passed on', async t => {
@@ -92,13 +92,16 @@ t.test('npm run db:check: exit 0 on a sound file, 1 and the problems on a broken
   t.equal(good.code, 0)
   t.equal(good.stdout, `${dbPath}: every invariant holds\n`)
   t.match(good.stderr, new RegExp(`^checking ${dbPath}\\n {2}SQLite integrity and foreign keys…\\n {2}balances match their lots…\\n`))
-  t.equal(good.stderr.split('\n').filter(line => line.endsWith('…')).length, 12, 'each check shows as it runs')
+  t.equal(good.stderr.split('\n').filter(line => line.endsWith('…')).length, 17, 'each check shows as it runs')
   const db = openDatabase(dbPath)
   db.prepare("UPDATE payer_balances SET balance = 7 WHERE payer = 'DANNON'").run()
   db.close()
   const bad = await runCommand('db-check', { DB_PATH: dbPath })
   t.equal(bad.code, 1)
-  t.match(bad.stderr, /tally: Error: 2 problem\(s\):\n {2}ledger 0 payer DANNON: balance 7 but its lots hold 1000\n {2}ledger 0: total 6300 but its payers hold 5307\n/)
+  t.match(bad.stderr, /tally: Error: 3 problem\(s\):\n/)
+  for (const problem of ['ledger 0 payer DANNON: balance 7 but its lots hold 1000', 'ledger 0: total 6300 but its payers hold 5307', 'ledger 0 payer DANNON: balance 7 but its history ends at 1000']) {
+    t.ok(bad.stderr.includes(`\n  ${problem}\n`), problem)
+  }
   const missing = await runCommand('db-check', { DB_PATH: join(tempDir(t), 'nope.db') })
   t.equal(missing.code, 1)
   t.match(missing.stderr, /does not exist/)

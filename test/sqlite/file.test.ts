@@ -1,10 +1,10 @@
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs'
+import { copyFileSync, existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
 import { buildApp } from '../../src/app.js'
 import { loadConfig } from '../../src/config.js'
 import { checkInvariants } from '../../src/storage/sqlite/check.js'
-import { migrate } from '../../src/storage/sqlite/migrate.js'
+import { migrate, migrationsDir } from '../../src/storage/sqlite/migrate.js'
 import { openDatabase } from '../../src/storage/sqlite/open.js'
 import { build, canonicalAdds, get, post, tempDir } from '../helper.js'
 
@@ -38,21 +38,39 @@ t.test('migrations are recorded and applied once', async t => {
   t.equal(db.pragma('busy_timeout', { simple: true }), 5000)
 })
 
-t.test('migration 006 back-fills each ledger\'s total from its payers\' balances', async t => {
-  const dbPath = join(tempDir(t), 'app.db')
-  const app = await build(t, { dbPath })
-  for (const add of canonicalAdds) await post(app, '/add', add)
-  await post(app, '/users', { email: 'ada@example.com', name: 'Ada' })
-  await post(app, '/users/1/points/add', canonicalAdds[0])
-  await app.close()
-  // The file as it was before 006: no totals.
-  const db = openDatabase(dbPath)
+t.test('migrations 006 and 007 back-fill a file written before them: ledger totals, and each payer\'s balance history', async t => {
+  // A file as tally wrote it at migration 005: adds, spends and balances, no totals, no history.
+  const dir = tempDir(t)
+  const before007 = join(dir, 'migrations')
+  mkdirSync(before007)
+  for (const file of readdirSync(migrationsDir).filter(file => parseInt(file, 10) <= 5)) copyFileSync(join(migrationsDir, file), join(before007, file))
+  const db = openDatabase(join(dir, 'app.db'))
   t.teardown(() => db.close())
-  db.exec('DROP TABLE ledger_totals')
-  db.prepare('DELETE FROM schemaversion WHERE version = 6').run()
-  t.strictSame((await migrate(db)).applied, ['6.do.ledger-totals'])
+  await migrate(db, before007)
+  db.exec(`
+    INSERT INTO point_transactions (id, ledger_id, payer, points, ts, created_at) VALUES
+      (1, 0, 'A', 300, '2022-01-01T00:00:00.000Z', '2024-01-01T00:00:00.000Z'),
+      (2, 0, 'B', 200, '2022-01-02T00:00:00.000Z', '2024-01-01T00:00:00.000Z'),
+      (3, 0, 'A', 100, '2022-01-03T00:00:00.000Z', '2024-01-02T00:00:00.000Z'),
+      (4, 1, 'A', 50, '2022-01-01T00:00:00.000Z', '2024-01-02T00:00:00.000Z');
+    INSERT INTO point_lots (transaction_id, ledger_id, payer, ts, points, remaining) VALUES
+      (1, 0, 'A', '2022-01-01T00:00:00.000Z', 300, 0), (2, 0, 'B', '2022-01-02T00:00:00.000Z', 200, 150),
+      (3, 0, 'A', '2022-01-03T00:00:00.000Z', 100, 100), (4, 1, 'A', '2022-01-01T00:00:00.000Z', 50, 50);
+    INSERT INTO payer_balances (ledger_id, payer, balance) VALUES (0, 'A', 100), (0, 'B', 150), (1, 'A', 50);
+    INSERT INTO point_spends (id, ledger_id, points, created_at) VALUES (1, 0, 350, '2024-01-03T00:00:00.000Z');
+    INSERT INTO point_spend_draws (spend_id, seq, lot_id, points) VALUES (1, 1, 1, 300), (1, 2, 2, 50)`)
+  t.strictSame((await migrate(db)).applied, ['6.do.ledger-totals', '7.do.point-life'])
   t.strictSame(db.prepare('SELECT ledger_id, balance FROM ledger_totals ORDER BY ledger_id').all(),
-    [{ ledger_id: 0, balance: 11300 }, { ledger_id: 1, balance: 300 }])
+    [{ ledger_id: 0, balance: 250 }, { ledger_id: 1, balance: 50 }])
+  // One row per payer and instant its balance changed, each the balance after that instant.
+  t.strictSame(db.prepare('SELECT ledger_id, payer, at, balance FROM point_balance_history ORDER BY ledger_id, payer, at').raw().all(), [
+    [0, 'A', '2024-01-01T00:00:00.000Z', 300],
+    [0, 'A', '2024-01-02T00:00:00.000Z', 400],
+    [0, 'A', '2024-01-03T00:00:00.000Z', 100],
+    [0, 'B', '2024-01-01T00:00:00.000Z', 200],
+    [0, 'B', '2024-01-03T00:00:00.000Z', 150],
+    [1, 'A', '2024-01-02T00:00:00.000Z', 50]
+  ])
   t.strictSame(checkInvariants(db), [])
 })
 
