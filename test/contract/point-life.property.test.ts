@@ -3,7 +3,7 @@ import type { FastifyInstance } from 'fastify'
 import fc from 'fast-check'
 import t from 'tap'
 import { PointLifeModel, formatInstant, type DrawOrder, type Reply } from '../reference/point-life-model.js'
-import { build, call, get, invariants, post } from '../helper.js'
+import { build, call, engine, get, invariants, post } from '../helper.js'
 
 // Random lives of points (issue 13) against the in-memory reference: adds (some expiring, some
 // already expired, some backdated), negative adds, spends, holds (some expiring), captures and
@@ -12,9 +12,10 @@ import { build, call, get, invariants, post } from '../helper.js'
 // instants must be the model's. The sweep is off: only settling at request time keeps expired
 // points out, and some clock jumps are followed by a write with no read in between.
 //
-// TALLY_PROPERTY_RUNS sets the random sequences per draw order (default 100).
+// TALLY_PROPERTY_RUNS sets the random sequences per draw order: by default 100 on SQLite (about
+// 15 s for the file) and 40 on PostgreSQL, where a request costs several times more.
 
-const RUNS = Number(process.env.TALLY_PROPERTY_RUNS ?? 100)
+const RUNS = Number(process.env.TALLY_PROPERTY_RUNS ?? (engine === 'postgres' ? 40 : 100))
 const MINUTE = 60_000
 const START = Date.parse('2024-03-01T12:00:00Z')
 
@@ -38,19 +39,23 @@ const holdExpiry = fc.record({
 /** Percent of what there is to take (over 100 asks too much): points follow the ledger as it grows. */
 const percent = fc.oneof({ weight: 5, arbitrary: fc.integer({ min: 1, max: 100 }) }, { weight: 1, arbitrary: fc.integer({ min: 101, max: 150 }) })
 /** Of a hold or of what is left of a spend, or undefined: the body is {}. */
-const share = fc.option(fc.oneof({ weight: 3, arbitrary: percent }, { weight: 1, arbitrary: fc.constant(100) }), { nil: undefined, freq: 3 })
+const share = fc.option(fc.oneof(
+  { weight: 3, arbitrary: fc.integer({ min: 1, max: 99 }) },
+  { weight: 1, arbitrary: fc.constant(100) },
+  { weight: 2, arbitrary: fc.integer({ min: 101, max: 200 }) }
+), { nil: undefined, freq: 3 })
 /** Which hold or spend: 1 the newest (most often, so resolving one twice is common), 0 one past it. */
 const pick = fc.oneof({ weight: 4, arbitrary: fc.constant(1) }, { weight: 1, arbitrary: fc.constant(0) }, { weight: 2, arbitrary: fc.integer({ min: 2, max: 6 }) })
 
 const operation = fc.oneof(
   { weight: 4, arbitrary: fc.record({ kind: fc.constant('add' as const), payer, points: fc.integer({ min: 1, max: 100 }), timestamp, expiry: fc.option(addExpiry, { freq: 2 }) }) },
   // A negative add's points are a percent of its payer's balance; rarely it has an expiry (refused).
-  { weight: 2, arbitrary: fc.record({ kind: fc.constant('negative add' as const), payer, percent, timestamp, expiry: fc.oneof({ weight: 12, arbitrary: fc.constant(null) }, { weight: 1, arbitrary: addExpiry }) }) },
+  { weight: 2, arbitrary: fc.record({ kind: fc.constant('negative add' as const), payer, percent, timestamp, expiry: fc.oneof({ weight: 8, arbitrary: fc.constant(null) }, { weight: 1, arbitrary: addExpiry }) }) },
   { weight: 2, arbitrary: fc.record({ kind: fc.constant('spend' as const), percent, dryRun: fc.boolean() }) },
-  { weight: 3, arbitrary: fc.record({ kind: fc.constant('hold' as const), percent, expiry: fc.option(holdExpiry, { freq: 2 }) }) },
-  { weight: 3, arbitrary: fc.record({ kind: fc.constant('capture' as const), pick, share }) },
-  { weight: 1, arbitrary: fc.record({ kind: fc.constant('void' as const), pick }) },
-  { weight: 2, arbitrary: fc.record({ kind: fc.constant('reverse' as const), pick, share }) },
+  { weight: 4, arbitrary: fc.record({ kind: fc.constant('hold' as const), percent, expiry: fc.option(holdExpiry, { freq: 2 }) }) },
+  { weight: 4, arbitrary: fc.record({ kind: fc.constant('capture' as const), pick, share }) },
+  { weight: 2, arbitrary: fc.record({ kind: fc.constant('void' as const), pick }) },
+  { weight: 3, arbitrary: fc.record({ kind: fc.constant('reverse' as const), pick, share }) },
   { weight: 3, arbitrary: fc.record({ kind: fc.constant('clock' as const), to: fc.constantFrom('next expiry' as const, 1, MINUTE, 30 * MINUTE, 60 * MINUTE, 150 * MINUTE, 24 * 60 * MINUTE), nudge }) }
 )
 type Operation = typeof operation extends fc.Arbitrary<infer T> ? T : never
@@ -253,12 +258,14 @@ async function checkHistory (app: FastifyInstance, model: PointLifeModel, prefix
   if (own.length > 0) throw new Error(`the model is broken: ${own.join('; ')}`)
 }
 
+/** How often each outcome came up, over both draw orders. */
+const seen = new Map<string, number>()
+
 for (const order of ['timestamp', 'expiry'] as const satisfies DrawOrder[]) {
   t.test(`random lives of points agree with the reference model, POINTS_DRAW_ORDER=${order}`, async t => {
     let clock = START
     const app = await build(t, { now: () => new Date(clock), env: { POINTS_DRAW_ORDER: order, EXPIRY_SWEEP_ENABLED: 'false' } })
     let runs = 0
-    const seen = new Set<string>()
     await fc.assert(fc.asyncProperty(fc.boolean(), steps, async (userLedger, sequence) => {
       runs++
       clock = START
@@ -285,16 +292,24 @@ for (const order of ['timestamp', 'expiry'] as const satisfies DrawOrder[]) {
         const where = `step ${i} ${JSON.stringify(op)}`
         if (made !== undefined) {
           expectReply(`${where}: ${made.request.url} ${JSON.stringify(made.request.payload)}`, made.expected, await call(app, made.request))
-          seen.add(outcome(op, made, model.now))
+          const name = outcome(op, made, model.now)
+          seen.set(name, (seen.get(name) ?? 0) + 1)
         }
         if (look) await checkReads(app, model, prefix, probeInstant(model, START, probe), where)
       }
       await checkHistory(app, model, prefix, first, START)
-      if (model.holds.some(hold => hold.status === 'expired')) seen.add('hold expired')
-      if (model.expirations().length > 0) seen.add('points expired')
+      if (model.holds.some(hold => hold.status === 'expired')) seen.set('hold expired', (seen.get('hold expired') ?? 0) + 1)
+      if (model.expirations().length > 0) seen.set('points expired', (seen.get('points expired') ?? 0) + 1)
     }), { numRuns: RUNS })
     t.ok(runs >= RUNS, `${runs} random sequences checked`)
-    // A generator that never reaches a case tests nothing about it.
-    if (RUNS >= 20) t.strictSame(OUTCOMES.filter(o => !seen.has(o)), [], 'every kind of outcome came up')
+  })
+}
+
+// A generator that never reaches a case tests nothing about it. Which cases come up is the
+// generator's and the model's affair, not the engine's; some are rare enough (a few in a
+// hundred sequences) that fewer runs could miss one by chance, so only full runs count them.
+if (RUNS >= 100) {
+  t.test('the random sequences came across every kind of outcome', async t => {
+    t.strictSame(OUTCOMES.filter(o => !seen.has(o)), [], [...seen.entries()].sort(([, a], [, b]) => a - b).map(([o, n]) => `${o}: ${n}`).join(', '))
   })
 }
