@@ -13,9 +13,9 @@ import { build, call, engine, get, invariants, post } from '../helper.js'
 // points out, and some clock jumps are followed by a write with no read in between.
 //
 // TALLY_PROPERTY_RUNS sets the random sequences per draw order: by default 100 on SQLite (about
-// 15 s for the file) and 40 on PostgreSQL, where a request costs several times more.
+// 15 s for the file) and 30 on PostgreSQL, where a request costs several times more.
 
-const RUNS = Number(process.env.TALLY_PROPERTY_RUNS ?? (engine === 'postgres' ? 40 : 100))
+const RUNS = Number(process.env.TALLY_PROPERTY_RUNS ?? (engine === 'postgres' ? 30 : 100))
 const MINUTE = 60_000
 const START = Date.parse('2024-03-01T12:00:00Z')
 
