@@ -631,13 +631,17 @@ export class PgPoints implements PointsStore {
       await this.#assertLedger(tx, ledgerId)
       let total: number
       let settled = NOTHING_DUE
-      const createdAt = this.#now().toISOString()
+      let createdAt: string
       if (dryRun) {
         // A dry run writes nothing, so it settles nothing: the route settles a due ledger first.
         const [row] = await tx.query<{ balance: number }>(sql.total, [ledgerId])
         total = row?.balance ?? 0
+        createdAt = this.#now().toISOString()
       } else {
         const locked = await this.#lock(tx, ledgerId)
+        // Read once the lock is held, as in every write: the ledger's changes are then dated in
+        // the order they commit, so each payer's history (GET /balance?at=) ends at its balance.
+        createdAt = this.#now().toISOString()
         if (locked !== undefined) settled = await this.#settle(tx, ledgerId, createdAt)
         total = (locked ?? 0) + settled.total
       }

@@ -16,6 +16,8 @@ const KEYED_POINTS = 50
 const KEYED_CREDITS = 7
 const GRANTED_USERS = 12
 const EVENT_USER = 2
+const HOLD_USER = 3 // its own ledger: holds raced by captures and voids
+const HOLDS = 12
 
 const cents = (n: number) => `${Math.floor(n / 100)}.${String(n % 100).padStart(2, '0')}`
 const sum = (values: number[]) => values.reduce((a, b) => a + b, 0)
@@ -69,6 +71,10 @@ if (missing !== undefined) {
         t.equal((await request(one.url, 'POST', '/users', { email: `user${i}@example.com`, name: `User ${i}` })).status, 201)
       }
       t.equal((await request(one.url, 'POST', '/api/credits/1/add', { amount: 100 })).status, 200)
+      t.equal((await request(one.url, 'POST', `/users/${HOLD_USER}/points/add`, { payer: 'H', points: 1000, timestamp: '2022-01-01T00:00:00Z' })).status, 200)
+      for (let i = 0; i < HOLDS; i++) {
+        t.equal((await request(one.url, 'POST', `/users/${HOLD_USER}/points/holds`, { points: 10 })).status, 201)
+      }
 
       // A client as the API asks: a 503 DATABASE_BUSY changed nothing and is sent again. On
       // SERIALIZABLE, a transaction that lost its retries to conflicts on one hot row ends so.
@@ -106,6 +112,9 @@ if (missing !== undefined) {
       const keyedCredits: Answer[] = []
       const signups: Array<{ email: string, cased: string, answer: Answer }> = []
       const events: Array<{ amount: number, time: number, answer: Answer }> = []
+      // Each hold at once: a partial capture, a full capture and a void, one to each instance.
+      const resolutions: Array<Array<{ how: string, answer: Answer }>> = []
+      const resolvers = [['capture', { points: 4 }], ['capture', {}], ['void', {}]] as const
       /** Six copies of one keyed request, two to each instance, all at once. */
       const keyedBurst = (into: Answer[], path: string, body: object, key: string) => async () => {
         into.push(...await Promise.all(Array.from({ length: 6 }, async (_, i) => await send(at(i), path, body, { 'idempotency-key': key }))))
@@ -120,6 +129,12 @@ if (missing !== undefined) {
         // Each email in six letter cases at once, two to each instance.
         ...emails.map(email => async () => signups.push(...await Promise.all(casings(email).map(async (cased, i) =>
           ({ email, cased, answer: await send(at(i), '/users', { email: cased, name: 'Racer' }) }))))),
+        ...Array.from({ length: HOLDS }, (_, h) => async () => {
+          resolutions[h] = await Promise.all(resolvers.map(async ([action, body], i) => ({
+            how: `${action} ${JSON.stringify(body)}`,
+            answer: await send(at(h + i), `/users/${HOLD_USER}/points/holds/${h + 1}/${action}`, body)
+          })))
+        }),
         ...lanes.map((lane, l) => async () => {
           for (const { time, amount } of lane) {
             events.push({ time, amount, answer: await queued(at(l), '/event', { type: 'deposit', amount: cents(amount), user_id: EVENT_USER, time }) })
@@ -142,7 +157,7 @@ if (missing !== undefined) {
       t.strictSame([
         ...serverErrors('spend', spends), ...serverErrors('deduct', deducts), ...serverErrors('keyed add', keyedAdds),
         ...serverErrors('keyed credits', keyedCredits), ...serverErrors('users', signups.map(s => s.answer)),
-        ...serverErrors('event', events.map(e => e.answer))
+        ...serverErrors('event', events.map(e => e.answer)), ...serverErrors('hold', resolutions.flat().map(r => r.answer))
       ], [], 'no 5xx: every conflict between instances was resolved, not surfaced')
 
       await t.test('the total drawn never exceeds what was there', async t => {
@@ -207,6 +222,24 @@ if (missing !== undefined) {
         const accepted = events.filter(e => e.answer.status === 200)
         t.strictSame(sorted(rows.map(r => r.amount)), sorted(accepted.map(e => e.amount)), `the ${accepted.length} accepted events, and only they, are stored`)
         t.ok(accepted.length >= 15, `events were accepted: ${accepted.length} of ${events.length}`)
+      })
+
+      await t.test('each hold resolves once: one capture or void wins, the others are HOLD_NOT_PENDING', async t => {
+        let captured = 0
+        for (const [h, answers] of resolutions.entries()) {
+          const won = answers.filter(r => r.answer.status === 200)
+          t.equal(won.length, 1, `hold ${h + 1}: one winner (${won.map(r => r.how).join(', ')})`)
+          t.strictSame(answers.filter(r => r.answer.status !== 200).map(r => `${r.answer.status} ${r.answer.body?.code}`),
+            ['409 HOLD_NOT_PENDING', '409 HOLD_NOT_PENDING'], `hold ${h + 1}: the others refused`)
+          const winner = won[0]!.answer.body
+          const { rows: [stored] } = await db.query('SELECT status, captured FROM point_holds WHERE id = $1', [h + 1])
+          t.strictSame(stored, { status: winner.status, captured: winner.captured ?? null }, `hold ${h + 1}: stored as the winner answered`)
+          captured += winner.captured ?? 0
+        }
+        const balance = (await request(two.url, 'GET', `/users/${HOLD_USER}/points/balance/details`)).body
+        t.strictSame(balance, { H: { available: 1000 - captured, held: 0, expiring: [] } }, `1000 less the ${captured} points captured, none held`)
+        const { rows: [spent] } = await db.query('SELECT coalesce(sum(points), 0)::int AS points, count(*)::int AS n FROM point_spends WHERE ledger_id = $1', [HOLD_USER])
+        t.strictSame(spent, { points: captured, n: resolutions.filter(a => a.some(r => r.answer.status === 200 && r.how.startsWith('capture'))).length }, 'one spend per winning capture')
       })
 
       await t.test('each user is granted once that day', async t => {
