@@ -113,18 +113,21 @@ export async function outcome (call: () => Promise<unknown>): Promise<unknown> {
   }
 }
 
+/** Every page `list` answers, from the newest, at page size `limit`. */
+async function allPages (list: (page: PageRequest) => Promise<Page<unknown>>, limit: number): Promise<unknown[]> {
+  const all: unknown[] = []
+  let cursor: number | undefined
+  for (;;) {
+    const page = await list({ cursor, limit })
+    all.push(page)
+    if (page.next_cursor === null) return all
+    cursor = page.next_cursor
+  }
+}
+
 /** Every page of a ledger's history, at page size `limit`, and its balances: what a client can read. */
 export async function history (points: PointsStore, ledgerId: number, limit: number): Promise<unknown> {
-  const pages = async (list: (page: PageRequest) => Promise<Page<unknown>>): Promise<unknown[]> => {
-    const all: unknown[] = []
-    let cursor: number | undefined
-    for (;;) {
-      const page = await list({ cursor, limit })
-      all.push(page)
-      if (page.next_cursor === null) return all
-      cursor = page.next_cursor
-    }
-  }
+  const pages = async (list: (page: PageRequest) => Promise<Page<unknown>>): Promise<unknown[]> => await allPages(list, limit)
   return {
     balances: await outcome(async () => await points.balances(ledgerId)),
     transactions: await outcome(async () => await pages(async page => await points.listTransactions(ledgerId, page))),
@@ -134,16 +137,7 @@ export async function history (points: PointsStore, ledgerId: number, limit: num
 
 /** history(), and what issue 13 added: holds (all, pending), expirations, balances in detail, each spend's reversals. */
 export async function lifeHistory (points: PointsStore, ledgerId: number, limit: number): Promise<unknown> {
-  const pages = async (list: (page: PageRequest) => Promise<Page<unknown>>): Promise<unknown[]> => {
-    const all: unknown[] = []
-    let cursor: number | undefined
-    for (;;) {
-      const page = await list({ cursor, limit })
-      all.push(page)
-      if (page.next_cursor === null) return all
-      cursor = page.next_cursor
-    }
-  }
+  const pages = async (list: (page: PageRequest) => Promise<Page<unknown>>): Promise<unknown[]> => await allPages(list, limit)
   const spends = await outcome(async () => (await points.listSpends(ledgerId, { limit: 1000 })).items.map(spend => spend.id))
   const spendIds = 'ok' in (spends as object) ? (spends as { ok: number[] }).ok : []
   const reversals: unknown[] = []
