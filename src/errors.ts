@@ -19,6 +19,8 @@ export const InvalidExpiry = createError<[string]>('INVALID_EXPIRY', 'expires_at
 export const SpendNotFound = createError<[number]>('SPEND_NOT_FOUND', 'Spend %s not found in this ledger', 404)
 export const ReversalExceedsSpend = createError<[number, number, number]>(
   'REVERSAL_EXCEEDS_SPEND', 'Spend %s has %s points left to reverse; cannot reverse %s', 400)
+export const SpendFullyReversed = createError<[number]>(
+  'REVERSAL_EXCEEDS_SPEND', 'Spend %s is fully reversed: it has 0 points left to reverse', 400)
 export const HoldNotFound = createError<[number]>('HOLD_NOT_FOUND', 'Hold %s not found in this ledger', 404)
 export const HoldNotPending = createError<[number, string]>('HOLD_NOT_PENDING', 'Hold %s is %s, not pending: a hold is captured or released once', 409)
 export const CaptureExceedsHold = createError<[number, number, number]>(

@@ -25,7 +25,12 @@ CREATE INDEX point_lots_payer_expiring ON point_lots (ledger_id, payer, expires_
 
 -- Points held by the payer's pending holds: out of `balance` (the available points) until the
 -- hold is captured or released.
-ALTER TABLE payer_balances ADD COLUMN held BIGINT NOT NULL DEFAULT 0 CHECK (held >= 0);
+-- A voided or expired hold gives them back, so no payer nor ledger may have more than 2^53−1
+-- available and held together: an add or a reversal past that is refused (BALANCE_TOO_LARGE).
+ALTER TABLE payer_balances ADD COLUMN held BIGINT NOT NULL DEFAULT 0 CHECK (held >= 0),
+  ADD CHECK (balance + held <= 9007199254740991);
+ALTER TABLE ledger_totals ADD COLUMN held BIGINT NOT NULL DEFAULT 0 CHECK (held >= 0),
+  ADD CHECK (balance + held <= 9007199254740991);
 
 -- What reversals have given back of each spend.
 ALTER TABLE point_spends ADD COLUMN reversed BIGINT NOT NULL DEFAULT 0 CHECK (reversed >= 0 AND reversed <= points);

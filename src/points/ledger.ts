@@ -58,17 +58,42 @@ export function byPayer (takes: Take[]): Array<{ payer: string, points: number }
 }
 
 /**
- * The rules of an add, given its payer's balance and its ledger's total before it: a positive add
- * may not take either past 2^53−1; a negative add may not take more than the payer has.
- * `total` is a function because only a positive add needs it.
+ * A payer's or a ledger's points: available (`balance`) and held by pending holds. Held points
+ * come back to the balance when a hold is voided or expires, so the bound of 2^53−1 is on the sum.
  */
-export function checkAdd (add: NewAdd, balance: number, total: () => number): void {
+export interface Holding {
+  balance: number
+  held: number
+}
+
+/** A payer or a ledger with no row yet. */
+export const NO_POINTS: Readonly<Holding> = Object.freeze({ balance: 0, held: 0 })
+
+const tooLarge = (holding: Holding, points: number): boolean => holding.balance + holding.held + points > MAX
+
+/**
+ * The rules of an add, given its payer's points and its ledger's before it: a positive add may
+ * not take either past 2^53−1, held points included; a negative add may not take more than the
+ * payer has available. `ledger` is a function because only a positive add needs it.
+ */
+export function checkAdd (add: NewAdd, payer: Holding, ledger: () => Holding): void {
   if (add.points > 0) {
-    if (balance + add.points > MAX) throw new BalanceTooLarge(`payer ${add.payer}`)
-    if (total() + add.points > MAX) throw new BalanceTooLarge('the ledger')
-  } else if (balance < -add.points) {
-    throw new InsufficientPayerPoints(add.payer, balance, -add.points)
+    if (tooLarge(payer, add.points)) throw new BalanceTooLarge(`payer ${add.payer}`)
+    if (tooLarge(ledger(), add.points)) throw new BalanceTooLarge('the ledger')
+  } else if (payer.balance < -add.points) {
+    throw new InsufficientPayerPoints(add.payer, payer.balance, -add.points)
   }
+}
+
+/**
+ * The rule of a reversal, given the changes it makes and the points before it of each payer it
+ * gives back to and of its ledger: like an add, it may not take either past 2^53−1.
+ */
+export function checkRestore (changes: LedgerChanges, payers: Map<string, Holding>, ledger: Holding): void {
+  for (const [payer, points] of changes.payerMoves()) {
+    if (tooLarge(payers.get(payer)!, points)) throw new BalanceTooLarge(`payer ${payer}`)
+  }
+  if (tooLarge(ledger, changes.total())) throw new BalanceTooLarge('the ledger')
 }
 
 /** What one negative add has drawn from one newer lot, newest lots first, newest adds first. */
@@ -239,6 +264,13 @@ export class LedgerChanges {
   /** How far the ledger's total (the sum of available balances) moves. */
   total (): number {
     return this.moves.reduce((sum, move) => sum + move.points, 0)
+  }
+
+  /** How far the ledger's held points (the sum of its payers') move. */
+  totalHeld (): number {
+    let sum = 0
+    for (const points of this.held.values()) sum += points
+    return sum
   }
 
   /**

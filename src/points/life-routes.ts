@@ -118,12 +118,13 @@ const pointLifeRoutes: FastifyPluginAsyncTypebox<PointsRoutesOptions> = async (a
         'Gives `points` of a spend (all not yet reversed when omitted) back to exactly the adds it ' +
         'drew from, the last drawn first: a partial reversal undoes the newest draws. Points given ' +
         'back to an add past its expiry expire at once (GET /expirations). More than is left to ' +
-        'reverse is REVERSAL_EXCEEDS_SPEND, saying how much is left.',
+        'reverse is REVERSAL_EXCEEDS_SPEND, saying how much is left. A reversal that would take a ' +
+        'payer or the ledger past 2^53−1, held points included, is BALANCE_TOO_LARGE.',
       body: ReversalBody,
       response: {
         201: Reversal,
         ...errorResponses([...bodyErrors, 404], {
-          400: ['INVALID_REQUEST', 'INVALID_JSON', 'EMPTY_BODY', 'REVERSAL_EXCEEDS_SPEND'],
+          400: ['INVALID_REQUEST', 'INVALID_JSON', 'EMPTY_BODY', 'REVERSAL_EXCEEDS_SPEND', 'BALANCE_TOO_LARGE'],
           404: ['SPEND_NOT_FOUND', ...userCodes]
         })
       }

@@ -1,13 +1,14 @@
 import {
-  batchRejected, CaptureExceedsHold, HoldNotFound, HoldNotPending, InsufficientPoints, InvalidExpiry, InvalidTime, ReversalExceedsSpend,
+  batchRejected, CaptureExceedsHold, HoldNotFound, HoldNotPending, InsufficientPoints, InvalidExpiry, InvalidTime, ReversalExceedsSpend, SpendFullyReversed,
   SpendNotFound, UserNotFound
 } from '../errors.js'
 import { type Page, type PageRequest, pageStart, toPage } from '../storage/page.js'
 import type { PgTransactions } from '../storage/postgres/transaction.js'
 import { postgresWork, type PgTx, type PostgresWork } from '../storage/work.js'
 import {
-  byPayer, checkAdd, drawLots, drawOldestFirst, LedgerChanges, restoreNewestFirst, settle, splitHold, takeOverDraws,
-  type AdjustmentShare, type DrawOrder, type DueHold, type DueLot, type Expiration, type HeldDraw, type HistoryRow, type Lot, type NewAdd
+  byPayer, checkAdd, checkRestore, drawLots, drawOldestFirst, LedgerChanges, NO_POINTS, restoreNewestFirst, settle, splitHold, takeOverDraws,
+  type AdjustmentShare, type DrawOrder, type DueHold, type DueLot, type Expiration, type HeldDraw, type Holding, type HistoryRow, type Lot,
+  type NewAdd
 } from './ledger.js'
 import type {
   CaptureView, Draw, ExpirationView, HoldStatus, HoldView, PayerDetails, PayerPoints, PointsStore, ReversalView, SpendView, StoredAdd,
@@ -29,7 +30,8 @@ const NEVER = '~'
 
 // What one write does to a ledger's lots and payers (a LedgerChanges), written by one statement
 // whose WITH starts with these: $1 the ledger, $2..$6 each lot's moves, $7..$9 each payer's
-// (available, held), $10 the total's, $11 now. The payers' rows answer their new balance.
+// (available, held), $10 the total's, $11 now. The payers' rows answer their new balance; the
+// ledger's held points move by the payers' ($9).
 const moveLots =
   'lots AS (UPDATE point_lots AS l SET remaining = l.remaining + d.remaining, held = l.held + ' +
   'd.held, expired = l.expired + d.expired, restored = l.restored + d.restored FROM ' +
@@ -39,7 +41,9 @@ const movePayers =
   'payers AS (UPDATE payer_balances AS b SET balance = b.balance + m.available, held = b.held + ' +
   'm.held FROM unnest($7::text[], $8::bigint[], $9::bigint[]) AS m (payer, available, held) ' +
   'WHERE b.ledger_id = $1 AND b.payer = m.payer RETURNING b.payer, b.balance, m.available)'
-const moveTotal = 'total AS (UPDATE ledger_totals SET balance = balance + $10 WHERE ledger_id = $1)'
+const moveTotal =
+  'total AS (UPDATE ledger_totals SET balance = balance + $10, held = held + (SELECT ' +
+  'coalesce(sum(h), 0) FROM unnest($9::bigint[]) AS h) WHERE ledger_id = $1)'
 // A write (not a settling) moves balances at one instant, $11: a history row for each payer whose
 // available balance moved ($12) with its balance after, and its expirations ($13..$18) in order.
 // One history row per payer and instant: a later change in the same millisecond updates it.
@@ -66,16 +70,17 @@ export const pgPointsSql = {
   // the row if need be; ON CONFLICT DO UPDATE locks it whether it was there or just made.
   lockTotalForAdd:
     'INSERT INTO ledger_totals (ledger_id, balance) VALUES ($1, 0) ON CONFLICT (ledger_id) DO ' +
-    'UPDATE SET balance = ledger_totals.balance RETURNING balance',
-  lockTotalForSpend: 'SELECT balance FROM ledger_totals WHERE ledger_id = $1 FOR UPDATE',
+    'UPDATE SET balance = ledger_totals.balance RETURNING balance, held',
+  lockTotalForSpend: 'SELECT balance, held FROM ledger_totals WHERE ledger_id = $1 FOR UPDATE',
   // A dry run locks nothing: it may run in a READ ONLY transaction, where FOR UPDATE is refused.
   total: 'SELECT balance FROM ledger_totals WHERE ledger_id = $1',
   // A batch's ids must be consecutive: see addBatch.
   lockTransactions: 'LOCK TABLE point_transactions IN EXCLUSIVE MODE',
-  // Each payer's balance (0 when it has none yet) and whether a negative add has drawn any of its
+  // Each payer's balance and held points (0 when it has none yet) and whether a negative add has drawn any of its
   // lots: only then can a backdated add have draws to take over.
   payers:
-    'SELECT p.payer, coalesce(b.balance, 0) AS balance, EXISTS (SELECT 1 FROM point_lots AS l ' +
+    'SELECT p.payer, coalesce(b.balance, 0) AS balance, coalesce(b.held, 0) AS held, EXISTS ' +
+    '(SELECT 1 FROM point_lots AS l ' +
     'WHERE l.ledger_id = $1 AND l.payer = p.payer AND l.adjusted > 0) AS adjusted FROM ' +
     'unnest($2::text[]) AS p (payer) LEFT JOIN payer_balances AS b ON b.ledger_id = $1 AND ' +
     'b.payer = p.payer',
@@ -305,7 +310,7 @@ const sql = pgPointsSql
 
 interface LotRow extends Lot { ts: string, expires_at: string | null }
 interface ShareRow { lot_id: number, ts: string, adjustment_id: number, points: number }
-interface PayerRow { payer: string, balance: number, adjusted: boolean }
+interface PayerRow extends Holding { payer: string, adjusted: boolean }
 interface DueRow { kind: number, at: string, owner: number, seq: number, lot_id: number, payer: string, expires_at: string | null, points: number }
 type HeldDrawRow = HeldDraw & LotDrawRow
 
@@ -313,11 +318,13 @@ type HeldDrawRow = HeldDraw & LotDrawRow
 interface Settled {
   /** How far the ledger's total moved. */
   total: number
+  /** How far the ledger's held points moved. */
+  held: number
   expirations: Expiration[]
   history: HistoryRow[]
 }
 
-const NOTHING_DUE: Settled = { total: 0, expirations: [], history: [] }
+const NOTHING_DUE: Settled = { total: 0, held: 0, expirations: [], history: [] }
 
 /**
  * A dry run found fewer points in the lots than in the ledger's total: it read them without a
@@ -346,6 +353,11 @@ async function readUntilCovered<T> (needed: number, amount: (row: T) => number,
     if (sum >= needed) return { rows, covered: true }
     if (page.last) return { rows, covered: false }
   }
+}
+
+/** The ledger's points once a settling moved them. */
+function afterSettling (locked: Holding, settled: Settled): Holding {
+  return { balance: locked.balance + settled.total, held: locked.held + settled.held }
 }
 
 /** The values of applyChanges ($1..$18): `changes` of ledger `ledgerId`, all at `now`. */
@@ -397,16 +409,16 @@ export class PgPoints implements PointsStore {
     if (ledgerId !== 0 && (await tx.query(sql.userExists, [ledgerId])).length === 0) throw new UserNotFound(ledgerId)
   }
 
-  /** Locks the ledger's total row, creating it at 0 if need be, and answers the total. */
-  async #lockForAdd (tx: PgTx, ledgerId: number): Promise<number> {
-    const [row] = await tx.query<{ balance: number }>(sql.lockTotalForAdd, [ledgerId])
-    return row!.balance
+  /** Locks the ledger's total row, creating it at 0 if need be, and answers its points. */
+  async #lockForAdd (tx: PgTx, ledgerId: number): Promise<Holding> {
+    const [row] = await tx.query<Holding>(sql.lockTotalForAdd, [ledgerId])
+    return row!
   }
 
-  /** Locks the ledger's total row and answers the total; undefined: the ledger has no points. */
-  async #lock (tx: PgTx, ledgerId: number): Promise<number | undefined> {
-    const [row] = await tx.query<{ balance: number }>(sql.lockTotalForSpend, [ledgerId])
-    return row?.balance
+  /** Locks the ledger's total row and answers its points; undefined: the ledger has no points. */
+  async #lock (tx: PgTx, ledgerId: number): Promise<Holding | undefined> {
+    const [row] = await tx.query<Holding>(sql.lockTotalForSpend, [ledgerId])
+    return row
   }
 
   async #payers (tx: PgTx, ledgerId: number, payers: string[]): Promise<Map<string, PayerRow>> {
@@ -438,7 +450,7 @@ export class PgPoints implements PointsStore {
     const expired = settle(lots, holds, now, changes)
     const before = await tx.query<{ payer: string, before: number }>(sql.settleChanges,
       [...changeValues(ledgerId, changes, now).slice(0, 10), expired.map(hold => hold.holdId), expired.map(hold => hold.at)])
-    return { total: changes.total(), expirations: changes.expirations, history: changes.history(new Map(before.map(row => [row.payer, row.before]))) }
+    return { total: changes.total(), held: changes.totalHeld(), expirations: changes.expirations, history: changes.history(new Map(before.map(row => [row.payer, row.before]))) }
   }
 
   /** Inserts a settling's expirations and history rows (dated `now`): before any of the write's own. */
@@ -460,10 +472,10 @@ export class PgPoints implements PointsStore {
       const locked = await this.#lockForAdd(tx, ledgerId)
       const createdAt = this.#now().toISOString()
       const settled = await this.#settle(tx, ledgerId, createdAt)
-      const total = locked + settled.total
+      const ledger = afterSettling(locked, settled)
       const payer = (await this.#payers(tx, ledgerId, [add.payer])).get(add.payer)!
       const points = this.#available(add, createdAt)
-      checkAdd({ ...add, points }, payer.balance, () => total)
+      checkAdd({ ...add, points }, payer, () => ledger)
       await this.#record(tx, ledgerId, settled, createdAt)
       const id = await this.#storeAdd(tx, ledgerId, add, createdAt, payer.adjusted)
       await this.#moveBalances(tx, ledgerId, [add.payer], [points], points, createdAt)
@@ -496,13 +508,14 @@ export class PgPoints implements PointsStore {
       const names = [...new Set(list.map(add => add.payer))]
       const payers = await this.#payers(tx, ledgerId, names)
       const balances = new Map([...payers].map(([name, payer]) => [name, payer.balance]))
-      const before = locked + settled.total
+      const ledger = afterSettling(locked, settled)
+      const before = ledger.balance
       let total = before
-      const totalNow = (): number => total
+      const totalNow = (): Holding => ({ balance: total, held: ledger.held })
       list.forEach((add, index) => {
         const points = this.#available(add, createdAt)
         try {
-          checkAdd({ ...add, points }, balances.get(add.payer)!, totalNow)
+          checkAdd({ ...add, points }, { balance: balances.get(add.payer)!, held: payers.get(add.payer)!.held }, totalNow)
         } catch (err) {
           throw batchRejected(index, err)
         }
@@ -643,7 +656,7 @@ export class PgPoints implements PointsStore {
         // the order they commit, so each payer's history (GET /balance?at=) ends at its balance.
         createdAt = this.#now().toISOString()
         if (locked !== undefined) settled = await this.#settle(tx, ledgerId, createdAt)
-        total = (locked ?? 0) + settled.total
+        total = (locked?.balance ?? 0) + settled.total
       }
       if (total < points) throw new InsufficientPoints(points, total)
       const { rows, covered } = await this.#drawableLots(tx, ledgerId, points)
@@ -664,16 +677,16 @@ export class PgPoints implements PointsStore {
   // ---- Expiry, holds and reversals ----
 
   /**
-   * Checks the ledger, locks it, settles it at now: answers now, the total after settling
-   * (undefined: the ledger has no points) and what the settling has yet to insert.
+   * Checks the ledger, locks it, settles it at now: answers now, the ledger's points after
+   * settling (undefined: it has none) and what the settling has yet to insert.
    */
-  async #begin (tx: PgTx, ledgerId: number): Promise<{ now: string, total: number | undefined, settled: Settled }> {
+  async #begin (tx: PgTx, ledgerId: number): Promise<{ now: string, ledger: Holding | undefined, settled: Settled }> {
     await this.#assertLedger(tx, ledgerId)
     const locked = await this.#lock(tx, ledgerId)
     const now = this.#now().toISOString()
-    if (locked === undefined) return { now, total: undefined, settled: NOTHING_DUE }
+    if (locked === undefined) return { now, ledger: undefined, settled: NOTHING_DUE }
     const settled = await this.#settle(tx, ledgerId, now)
-    return { now, total: locked + settled.total, settled }
+    return { now, ledger: afterSettling(locked, settled), settled }
   }
 
   settle (ledgerId: number): PostgresWork<void> {
@@ -700,7 +713,8 @@ export class PgPoints implements PointsStore {
 
   hold (ledgerId: number, points: number, expiresAt: string | null): PostgresWork<HoldView> {
     return postgresWork(async tx => {
-      const { now: createdAt, total = 0, settled } = await this.#begin(tx, ledgerId)
+      const { now: createdAt, ledger, settled } = await this.#begin(tx, ledgerId)
+      const total = ledger?.balance ?? 0
       if (expiresAt !== null && expiresAt <= createdAt) throw new InvalidExpiry('of a hold must be later than now')
       if (total < points) throw new InsufficientPoints(points, total)
       const { rows, covered } = await this.#drawableLots(tx, ledgerId, points)
@@ -763,17 +777,19 @@ export class PgPoints implements PointsStore {
 
   reverse (ledgerId: number, spendId: number, points: number | undefined): PostgresWork<ReversalView> {
     return postgresWork(async tx => {
-      const { now, settled } = await this.#begin(tx, ledgerId)
+      const { now, ledger = NO_POINTS, settled } = await this.#begin(tx, ledgerId)
       const [spend] = await tx.query<{ points: number, reversed: number, draws: HeldDrawRow[] }>(sql.spend, [ledgerId, spendId])
       if (spend === undefined) throw new SpendNotFound(spendId)
       const left = spend.points - spend.reversed
       const reversed = points ?? left
-      if (reversed > left || reversed === 0) throw new ReversalExceedsSpend(spendId, left, reversed)
+      if (left === 0) throw new SpendFullyReversed(spendId)
+      if (reversed > left) throw new ReversalExceedsSpend(spendId, left, reversed)
       await this.#record(tx, ledgerId, settled, now)
       const restored = restoreNewestFirst(spend.draws, spend.reversed, reversed)
       const changes = new LedgerChanges()
       // Their expirations name the reversal the statement inserts (insertReversal).
       for (const draw of restored) changes.restore(draw, draw.points, now, 0)
+      checkRestore(changes, await this.#payers(tx, ledgerId, changes.payers()), ledger)
       const [reversal] = await tx.query<{ id: number }>(sql.insertReversal, [...changeValues(ledgerId, changes, now), spendId, reversed,
         restored.map(draw => draw.lotId), restored.map(draw => draw.points)])
       return { id: reversal!.id, spend_id: spendId, points: reversed, restored_to: restored.map(lotDraw), created_at: now }

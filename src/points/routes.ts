@@ -17,7 +17,7 @@ const addDescription =
   'is refused (INSUFFICIENT_PAYER_POINTS) when the payer has fewer. Adds may arrive in any order: ' +
   'a backdated add takes over what negative adds had drawn from newer points, so the outcome does ' +
   'not depend on arrival order (spends already answered stay as they were). points must be a ' +
-  'non-zero integer (ZERO_POINTS); no balance may exceed 2^53−1 (BALANCE_TOO_LARGE); timestamp is ' +
+  'non-zero integer (ZERO_POINTS); no balance, held points included, may exceed 2^53−1 (BALANCE_TOO_LARGE); timestamp is ' +
   'RFC 3339 with a zone and at most millisecond precision (INVALID_TIMESTAMP).'
 
 interface AddFields { payer: string, points: number, timestamp: string, expires_at?: string }

@@ -2,10 +2,10 @@ import type { Statement } from 'better-sqlite3'
 import { transactionRunner, type Db, type TransactionRunner } from '../storage/sqlite/open.js'
 import { type Page, type PageRequest, pageStart, toPage } from '../storage/page.js'
 import { sqliteWork, type SqliteWork } from '../storage/work.js'
-import { batchRejected, CaptureExceedsHold, HoldNotFound, HoldNotPending, InsufficientPoints, InvalidExpiry, InvalidTime, ReversalExceedsSpend, SpendNotFound, UserNotFound } from '../errors.js'
+import { batchRejected, CaptureExceedsHold, HoldNotFound, HoldNotPending, InsufficientPoints, InvalidExpiry, InvalidTime, ReversalExceedsSpend, SpendFullyReversed, SpendNotFound, UserNotFound } from '../errors.js'
 import {
-  byPayer, checkAdd, drawLots, drawOldestFirst, LedgerChanges, restoreNewestFirst, settle, splitHold, takeOverDraws,
-  type AdjustmentShare, type DrawOrder, type DueHold, type DueLot, type HeldDraw, type Lot, type NewAdd
+  byPayer, checkAdd, checkRestore, drawLots, drawOldestFirst, LedgerChanges, NO_POINTS, restoreNewestFirst, settle, splitHold, takeOverDraws,
+  type AdjustmentShare, type DrawOrder, type DueHold, type DueLot, type HeldDraw, type Holding, type Lot, type NewAdd
 } from './ledger.js'
 import type {
   CaptureView, Draw, ExpirationView, HoldStatus, HoldView, PayerDetails, PayerPoints, PointsStore, ReversalView, SpendView, StoredAdd,
@@ -139,12 +139,18 @@ export const pointsSql = {
     'payer = @payer',
   balanceOf:
     'SELECT balance FROM payer_balances WHERE ledger_id = @ledgerId AND payer = @payer',
+  payerHolding:
+    'SELECT balance, held FROM payer_balances WHERE ledger_id = @ledgerId AND payer = @payer',
   // The ledger's total moves with its payers' balances, in the same transactions.
   creditLedger:
     'INSERT INTO ledger_totals (ledger_id, balance) VALUES (@ledgerId, @points) ON CONFLICT ' +
     '(ledger_id) DO UPDATE SET balance = balance + excluded.balance',
   debitLedger: 'UPDATE ledger_totals SET balance = balance - @points WHERE ledger_id = @ledgerId',
   ledgerTotal: 'SELECT balance FROM ledger_totals WHERE ledger_id = @ledgerId',
+  ledgerHolding: 'SELECT balance, held FROM ledger_totals WHERE ledger_id = @ledgerId',
+  // Available and held points move together, so that CHECK (balance + held <= 2^53−1) sees
+  // where they end. Only a ledger with points settles, holds or reverses, so it has a row.
+  moveLedger: 'UPDATE ledger_totals SET balance = balance + @points, held = held + @held WHERE ledger_id = @ledgerId',
   // Ledger n is user n's: its routes answer 404 for a user that does not exist.
   userExists: 'SELECT 1 FROM users WHERE id = @ledgerId',
   spendableLots:
@@ -258,8 +264,7 @@ export class SqlitePoints implements PointsStore {
     return sqliteWork(() => {
       const createdAt = this.#begin(ledgerId)
       const points = this.#available(add, createdAt)
-      const balance = (this.#s.balanceOf.get({ ledgerId, payer: add.payer }) as number | undefined) ?? 0
-      checkAdd({ ...add, points }, balance, () => this.#total(ledgerId))
+      checkAdd({ ...add, points }, this.#payerHolding(ledgerId, add.payer), () => this.#ledgerHolding(ledgerId))
       const id = this.#storeAdd(ledgerId, add, createdAt, true)
       this.#moveBalance(ledgerId, add.payer, points)
       this.#moveTotal(ledgerId, points)
@@ -283,10 +288,11 @@ export class SqlitePoints implements PointsStore {
   addBatch (ledgerId: number, adds: Iterable<NewAdd>): SqliteWork<StoredBatch> {
     return sqliteWork(() => {
       const createdAt = this.#begin(ledgerId)
-      const payers = new Map<string, { balance: number, before: number, adjusted: boolean }>()
-      const before = this.#total(ledgerId)
+      const payers = new Map<string, { balance: number, held: number, before: number, adjusted: boolean }>()
+      const ledger = this.#ledgerHolding(ledgerId)
+      const before = ledger.balance
       let total = before
-      const totalNow = (): number => total
+      const totalNow = (): Holding => ({ balance: total, held: ledger.held })
       // Positive adds checked but not yet inserted: a full chunk goes in one statement.
       const plain: NewAdd[] = []
       let last = 0
@@ -300,14 +306,14 @@ export class SqlitePoints implements PointsStore {
         for (const add of adds) {
           let payer = payers.get(add.payer)
           if (payer === undefined) {
-            const balance = (this.#s.balanceOf.get({ ledgerId, payer: add.payer }) as number | undefined) ?? 0
+            const { balance, held } = this.#payerHolding(ledgerId, add.payer)
             // Only a payer with adjusted lots can have draws for a backdated add to take over.
             const adjusted = this.#s.payerHasAdjustedLots.get({ ledgerId, payer: add.payer }) !== undefined
-            payer = { balance, before: balance, adjusted }
+            payer = { balance, held, before: balance, adjusted }
             payers.set(add.payer, payer)
           }
           const points = this.#available(add, createdAt)
-          checkAdd({ ...add, points }, payer.balance, totalNow)
+          checkAdd({ ...add, points }, payer, totalNow)
           if (add.points > 0 && points > 0 && !payer.adjusted) {
             plain.push(add)
             if (plain.length === INSERT_CHUNK) insertPlain()
@@ -445,6 +451,16 @@ export class SqlitePoints implements PointsStore {
     return (this.#s.ledgerTotal.get({ ledgerId }) as number | undefined) ?? 0
   }
 
+  /** The ledger's available and held points (none yet: 0). */
+  #ledgerHolding (ledgerId: number): Holding {
+    return (this.#s.ledgerHolding.get({ ledgerId }) as Holding | undefined) ?? NO_POINTS
+  }
+
+  /** The payer's available and held points (none yet: 0). */
+  #payerHolding (ledgerId: number, payer: string): Holding {
+    return (this.#s.payerHolding.get({ ledgerId, payer }) as Holding | undefined) ?? NO_POINTS
+  }
+
   // ---- Expiry, holds and reversals ----
 
   /** Settles what came due in the ledger by `now` (./ledger.ts settle) and writes it. */
@@ -468,7 +484,7 @@ export class SqlitePoints implements PointsStore {
     const before = new Map(payers.map(payer => [payer, this.#s.balanceOf.get({ ledgerId, payer }) as number]))
     const moves = changes.payerMoves()
     for (const payer of payers) this.#s.movePayer.run({ ledgerId, payer, available: moves.get(payer) ?? 0, held: changes.held.get(payer) ?? 0 })
-    this.#moveTotal(ledgerId, changes.total())
+    this.#s.moveLedger.run({ ledgerId, points: changes.total(), held: changes.totalHeld() })
     for (const row of changes.history(before)) this.#s.insertHistory.run({ ledgerId, ...row })
   }
 
@@ -559,7 +575,8 @@ export class SqlitePoints implements PointsStore {
       if (spend === undefined) throw new SpendNotFound(spendId)
       const left = spend.points - spend.reversed
       const reversed = points ?? left
-      if (reversed > left || reversed === 0) throw new ReversalExceedsSpend(spendId, left, reversed)
+      if (left === 0) throw new SpendFullyReversed(spendId)
+      if (reversed > left) throw new ReversalExceedsSpend(spendId, left, reversed)
       const draws = this.#s.spendDraws.all({ spendId }) as Array<LotDrawRow & { expiresAt: string | null }>
       const restored = restoreNewestFirst(draws, spend.reversed, reversed)
       const reversalId = Number(this.#s.insertReversal.run({ ledgerId, spendId, points: reversed, createdAt: now }).lastInsertRowid)
@@ -568,6 +585,7 @@ export class SqlitePoints implements PointsStore {
         this.#s.insertReversalDraw.run({ reversalId, seq: i + 1, lotId: draw.lotId, points: draw.points })
         changes.restore(draw, draw.points, now, reversalId)
       })
+      checkRestore(changes, new Map(changes.payers().map(payer => [payer, this.#payerHolding(ledgerId, payer)])), this.#ledgerHolding(ledgerId))
       this.#s.addReversed.run({ spendId, points: reversed })
       this.#apply(ledgerId, changes, now)
       return { id: reversalId, spend_id: spendId, points: reversed, restored_to: restored.map(lotDraw), created_at: now }

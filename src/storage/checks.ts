@@ -13,11 +13,15 @@ export const checks: Array<{ name: string, sql: string, say: (row: any) => strin
       : `${r.held} held but its lots hold ${r.lots_held}`)
   },
   {
+    // A ledger's row sums its payers' available and held points.
     name: 'ledger totals match their payers',
-    sql: 'SELECT ledger_id, coalesce(t.balance, 0) AS total, coalesce(p.held, 0) AS held FROM ledger_totals AS t ' +
-      'FULL JOIN (SELECT ledger_id, sum(balance) AS held FROM payer_balances GROUP BY ledger_id) AS p USING (ledger_id) ' +
-      'WHERE coalesce(t.balance, 0) <> coalesce(p.held, 0)',
-    say: r => `ledger ${r.ledger_id}: total ${r.total} but its payers hold ${r.held}`
+    sql: 'SELECT ledger_id, coalesce(t.balance, 0) AS total, coalesce(t.held, 0) AS held, coalesce(p.balance, 0) AS payers, ' +
+      'coalesce(p.held, 0) AS payers_held FROM ledger_totals AS t FULL JOIN (SELECT ledger_id, sum(balance) AS balance, ' +
+      'sum(held) AS held FROM payer_balances GROUP BY ledger_id) AS p USING (ledger_id) ' +
+      'WHERE coalesce(t.balance, 0) <> coalesce(p.balance, 0) OR coalesce(t.held, 0) <> coalesce(p.held, 0)',
+    say: r => `ledger ${r.ledger_id}: ` + (Number(r.total) !== Number(r.payers)
+      ? `total ${r.total} but its payers hold ${r.payers}`
+      : `${r.held} held but its payers hold ${r.payers_held}`)
   },
   {
     name: 'every lot has a balance row',

@@ -72,6 +72,7 @@ t.test('a broken database: the same problems on both engines, every breakable ch
     'hold 1 of 5 (pending) drew 0; captured null, its spend null',
     'spend 1: 0 reversed but its reversals say 1 and their draws 1',
     'ledger 3 payer y: 5 held but its lots hold 0',
+    'ledger 3: 0 held but its payers hold 5',
     'ledger 0 payer z: balance 1 but its lots hold 0',
     'ledger 0: total 99 but its payers hold 8',
     'ledger 2 payer r: lots but no balance row',
