@@ -26,6 +26,19 @@ export function tempDir (t: Teardown): string {
  */
 export const engine: 'sqlite' | 'postgres' = process.env.TALLY_TEST_ENGINE === 'postgres' ? 'postgres' : 'sqlite'
 
+/**
+ * How many random cases a property test runs: `sqlite` on SQLite, `postgres` on PostgreSQL (where
+ * every request is round trips to a server, so a sequence takes several times longer, and
+ * test/postgres/ compares the two engines' stores on random histories of their own), times
+ * TALLY_PROPERTY_SCALE (default 1), and at least 1. CI's SERIALIZABLE pass runs 0.2 of them: a
+ * property's requests go one at a time, which never conflict, so there they prove again what
+ * the READ COMMITTED pass proved.
+ */
+export function propertyRuns (sqlite: number, postgres = sqlite): number {
+  const scale = Number(process.env.TALLY_PROPERTY_SCALE ?? 1)
+  return Math.max(1, Math.round((engine === 'postgres' ? postgres : sqlite) * scale))
+}
+
 export interface BuildOptions {
   env?: Record<string, string>
   now?: () => Date

@@ -146,6 +146,30 @@ const scenarios: Scenario[] = [
   { name: 'POST /spend', options: url => ({ url: `${url}/spend`, method: 'POST', headers: json, body: JSON.stringify({ points: 1 }) }) },
   { name: 'POST /api/credits/:id/add', options: rotate(user => `/api/credits/${user}/add`, JSON.stringify({ amount: 1 })) },
   { name: 'POST /api/credits/:id/deduct', options: rotate(user => `/api/credits/${user}/deduct`, JSON.stringify({ amount: 1 })) },
+  // Issue 13: a balance at a past moment (one index read per payer), and each connection placing
+  // a hold then capturing half of it (its rest goes back): req/s counts both requests.
+  { name: 'GET /balance?at=', options: url => ({ url: `${url}/balance?at=2025-06-01T00:00:00Z` }) },
+  {
+    name: 'POST /holds + capture',
+    options: url => ({
+      url,
+      requests: [
+        {
+          method: 'POST',
+          path: '/holds',
+          headers: json,
+          body: JSON.stringify({ points: 2 }),
+          onResponse: (status: number, body: string, context: any) => { if (status === 201) context.hold = JSON.parse(body).id }
+        },
+        {
+          method: 'POST',
+          headers: json,
+          body: JSON.stringify({ points: 1 }),
+          setupRequest: (request: any, context: any) => ({ ...request, path: `/holds/${String(context.hold)}/capture` })
+        }
+      ]
+    })
+  },
   {
     name: 'POST /event',
     options: url => ({
@@ -174,7 +198,9 @@ const targets: Record<string, number> = {
   'POST /spend': 0.6,
   'POST /api/credits/:id/add': 0.6,
   'POST /api/credits/:id/deduct': 0.6,
-  'POST /event': 0.5
+  'POST /event': 0.5,
+  'GET /balance?at=': 0.8,
+  'POST /holds + capture': 0.6
 }
 
 interface Drive { rps: number, p50: number, p99: number, mean: number, errors: number }

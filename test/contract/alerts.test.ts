@@ -3,7 +3,7 @@ import t from 'tap'
 import { type IncomingEvent, evaluate, tiers } from '../../src/alerts/rules.js'
 import { formatCents, toCents } from '../../src/money.js'
 import { plainCodes, type ModelEvent } from '../reference/alerts-model.js'
-import { build, call, get, post, snapshot, sql } from '../helper.js'
+import { build, call, get, post, propertyRuns, snapshot, sql } from '../helper.js'
 
 type App = Awaited<ReturnType<typeof build>>
 const event = async (app: App, type: 'deposit' | 'withdraw', amount: string, time: number, userId = 1) =>
@@ -262,6 +262,8 @@ function same (actual: unknown, expected: unknown, what: string): void {
   if (JSON.stringify(actual) !== JSON.stringify(expected)) throw new Error(`${what}: ${JSON.stringify(actual)}, expected ${JSON.stringify(expected)}`)
 }
 
+const RUNS = propertyRuns(200, 50)
+
 t.test('the SQL-backed evaluation equals a plain in-memory evaluation, and its history pages exactly (fast-check)', async t => {
   const app = await build(t)
   const arbitraryEvent = fc.record({
@@ -308,6 +310,6 @@ t.test('the SQL-backed evaluation equals a plain in-memory evaluation, and its h
       }
     }
     return true
-  }), { numRuns: 200 })
-  t.ok(runs >= 200, `${runs} random event sequences agreed`)
+  }), { numRuns: RUNS })
+  t.ok(runs >= RUNS, `${runs} random event sequences agreed`)
 })

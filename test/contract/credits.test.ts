@@ -1,6 +1,6 @@
 import fc from 'fast-check'
 import t from 'tap'
-import { build, call, get, post, snapshot, value } from '../helper.js'
+import { build, call, get, post, propertyRuns, snapshot, value } from '../helper.js'
 
 let clock = new Date('2026-11-22T09:00:00.000Z')
 const now = () => clock
@@ -103,6 +103,6 @@ t.test('after any sequence of changes the balance equals the sum of its history 
     const sum = await value(app, 'SELECT coalesce(sum(delta), 0) FROM credit_entries WHERE user_id = 1')
     const last = await value(app, 'SELECT coalesce((SELECT balance_after FROM credit_entries WHERE user_id = 1 ORDER BY id DESC LIMIT 1), 0)')
     return credits === expected && sum === credits && last === credits
-  }), { numRuns: 100 })
+  }), { numRuns: propertyRuns(100) })
   t.pass('the balance always equals the sum of its history')
 })

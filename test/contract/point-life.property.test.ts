@@ -3,7 +3,7 @@ import type { FastifyInstance } from 'fastify'
 import fc from 'fast-check'
 import t from 'tap'
 import { PointLifeModel, formatInstant, type DrawOrder, type Reply } from '../reference/point-life-model.js'
-import { build, call, engine, get, invariants, post } from '../helper.js'
+import { build, call, get, invariants, post, propertyRuns } from '../helper.js'
 
 // Random lives of points (issue 13) against the in-memory reference: adds (some expiring, some
 // already expired, some backdated), negative adds, spends, holds (some expiring), captures and
@@ -12,12 +12,11 @@ import { build, call, engine, get, invariants, post } from '../helper.js'
 // instants must be the model's. The sweep is off: only settling at request time keeps expired
 // points out, and some clock jumps are followed by a write with no read in between.
 //
-// TALLY_PROPERTY_RUNS sets the random sequences per draw order: by default 100 on SQLite and 25
-// on PostgreSQL, where a sequence's hundreds of requests take many times longer (the suite runs
-// there twice, in both isolation modes, and test/postgres/points-store.test.ts compares the two
-// stores on random histories of their own).
+// Random sequences per draw order: 100 on SQLite and 25 on PostgreSQL, where a sequence's
+// hundreds of requests take many times longer (propertyRuns; test/postgres/points-store.test.ts
+// compares the two stores on random histories of their own).
 
-const RUNS = Number(process.env.TALLY_PROPERTY_RUNS ?? (engine === 'postgres' ? 25 : 100))
+const RUNS = propertyRuns(100, 25)
 /** TALLY_PROPERTY_SEED replays a failure's seed (fast-check prints it with the counterexample). */
 const SEED = process.env.TALLY_PROPERTY_SEED === undefined ? undefined : Number(process.env.TALLY_PROPERTY_SEED)
 const MINUTE = 60_000
