@@ -193,5 +193,7 @@ t.test('property: a batch leaves exactly the state the same adds posted one by o
     if (await sameAsOneByOne(apps, history, adds)) accepted++
   }), { numRuns: BATCH_RUNS })
   t.ok(runs >= BATCH_RUNS, `${runs} random batches compared, ${accepted} of them stored`)
-  t.ok(accepted > 20, 'many batches were stored, not only refused')
+  // A third of the batches are stored; fewer than a tenth would mean the generator drifted. At
+  // a fifth of the cases (CI's SERIALIZABLE pass), too few to tell by chance, only runs count.
+  if (BATCH_RUNS >= 50) t.ok(accepted >= BATCH_RUNS / 10, 'many batches were stored, not only refused')
 })

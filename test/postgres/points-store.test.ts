@@ -283,6 +283,9 @@ const lifeOperation = fc.oneof(
 type LifeOperation = typeof lifeOperation extends fc.Arbitrary<infer O> ? O : never
 type LifeAdd = typeof lifeAdd extends fc.Arbitrary<infer A> ? A : never
 
+/** A seed whose first 20 sequences meet every outcome the test counts (see below). */
+const LIFE_COVERAGE_SEED = 1
+
 interface Made { id: number, ledger: number }
 
 /** The ledger and id an operation on a hold or a spend acts on (see target). */
@@ -343,7 +346,7 @@ t.test('random adds with expiries, holds, captures, voids, reversals and settlin
   const seen = new Map<string, number>()
   const count = (what: string, n = 1): void => { seen.set(what, (seen.get(what) ?? 0) + n) }
   const drawOrder = fc.constantFrom<DrawOrder>('timestamp', 'expiry')
-  await fc.assert(fc.asyncProperty(drawOrder, fc.array(lifeOperation, { minLength: 25, maxLength: 60 }), async (order, operations) => {
+  const property = fc.asyncProperty(drawOrder, fc.array(lifeOperation, { minLength: 25, maxLength: 60 }), async (order, operations) => {
     const run = ++runs
     let clock = START
     const now = (): Date => new Date(clock)
@@ -385,14 +388,21 @@ t.test('random adds with expiries, holds, captures, voids, reversals and settlin
     } finally {
       for (const fn of cleanup.reverse()) await fn()
     }
+  })
   // Each run makes a fresh schema: a failure's shrinking is cut short rather than timing out.
-  }), { numRuns: 30, interruptAfterTimeLimit: 120_000, markInterruptAsFailure: true })
-  t.equal(runs >= 30, true, `${runs} random sequences compared`)
+  const options = { interruptAfterTimeLimit: 120_000, markInterruptAsFailure: true }
+  // Some outcomes come up a few times in thirty sequences, so a check that random ones met them
+  // all would fail now and then by chance. So the sequences of one seed, which meet them all,
+  // are checked for it (a generator that drifted would not), and fresh ones explore beside them.
+  await fc.assert(property, { ...options, numRuns: 20, seed: LIFE_COVERAGE_SEED })
+  const covered = new Map(seen)
+  await fc.assert(property, { ...options, numRuns: 15 })
+  t.equal(runs >= 35, true, `${runs} random sequences compared`)
   for (const what of ['add answered', 'batch answered', 'spend answered', 'hold answered', 'capture answered', 'void answered', 'reverse answered',
     'settle answered', 'details answered', 'balancesAt answered', 'INVALID_EXPIRY', 'INSUFFICIENT_POINTS', 'HOLD_NOT_FOUND', 'HOLD_NOT_PENDING',
     'CAPTURE_EXCEEDS_HOLD', 'SPEND_NOT_FOUND', 'REVERSAL_EXCEEDS_SPEND', 'INVALID_TIMESTAMP', 'hold captured', 'hold voided', 'hold expired',
     'hold pending', 'expirations of lots', 'expirations of released holds', 'expirations of reversals', 'draws taken over']) {
-    t.ok((seen.get(what) ?? 0) > 0, `${what}: ${seen.get(what) ?? 0}`)
+    t.ok((covered.get(what) ?? 0) > 0, `${what}: ${covered.get(what) ?? 0} in the seeded sequences`)
   }
 })
 
